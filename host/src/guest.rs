@@ -1,0 +1,130 @@
+//! The guest app: its bindings, and loading it once for all tasks.
+//!
+//! Compiling a component is the expensive step (tens of milliseconds), so it
+//! happens once: one `Engine`, one `Component`, one linker resolved into an
+//! [`AppPre`]. Every task then instantiates from that in microseconds, and so
+//! does every replacement of a task's instance.
+//!
+//! Each way a file can fail to be a wasmhost app gets its own [`LoadError`],
+//! so the user reads what is wrong rather than a wasmtime backtrace.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::state::TaskState;
+
+/// Host bindings for the `wasmhost:app/app` world (see `wit/app.wit`).
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "app",
+        // Store calls are async so that a networked backend never blocks the
+        // task's event loop; `task` answers from memory.
+        imports: { "wasmhost:app/store": async },
+        exports: { default: async },
+    });
+}
+
+pub use bindings::exports::wasmhost::app::handler::{Request, Response};
+pub use bindings::{App, AppPre};
+
+/// Why a file cannot be run as a wasmhost app.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a WebAssembly file")]
+    NotWasm { path: PathBuf },
+    #[error(
+        "{path} is a core WebAssembly module, not a component; build the app for the wasm32-wasip2 target"
+    )]
+    CoreModule { path: PathBuf },
+    #[error("{path} is not a valid WebAssembly component: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path} needs an import wasmhost does not provide: {reason}")]
+    UnknownImport { path: PathBuf, reason: String },
+    #[error("{path} does not export the `wasmhost:app/handler` interface: {reason}")]
+    NoHandler { path: PathBuf, reason: String },
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+}
+
+/// A compiled guest app, ready to be instantiated by any task.
+#[derive(Clone)]
+pub struct GuestApp {
+    engine: Engine,
+    pre: AppPre<TaskState>,
+}
+
+/// The first bytes of every WebAssembly binary.
+const WASM_MAGIC: [u8; 4] = *b"\0asm";
+/// Bytes 4..8 of a core module (version 1); components use a different layer.
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+
+impl GuestApp {
+    /// Reads, compiles and links the component at `path`.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if bytes.len() < 8 || bytes[..4] != WASM_MAGIC {
+            return Err(LoadError::NotWasm {
+                path: path.to_owned(),
+            });
+        }
+        if bytes[4..8] == CORE_MODULE_VERSION {
+            return Err(LoadError::CoreModule {
+                path: path.to_owned(),
+            });
+        }
+
+        let engine = Engine::new(&engine_config()).map_err(|e| LoadError::Engine(one_line(&e)))?;
+        let component = Component::new(&engine, &bytes).map_err(|e| LoadError::Invalid {
+            path: path.to_owned(),
+            reason: one_line(&e),
+        })?;
+
+        let mut linker = Linker::<TaskState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| App::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s))
+            .map_err(|e| LoadError::Engine(one_line(&e)))?;
+        let instance_pre =
+            linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::UnknownImport {
+                    path: path.to_owned(),
+                    reason: one_line(&e),
+                })?;
+        let pre = AppPre::new(instance_pre).map_err(|e| LoadError::NoHandler {
+            path: path.to_owned(),
+            reason: one_line(&e),
+        })?;
+        Ok(GuestApp { engine, pre })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linked component, from which tasks instantiate.
+    pub fn pre(&self) -> &AppPre<TaskState> {
+        &self.pre
+    }
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config
+}
+
+/// An error chain on one line, for messages a user reads.
+fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}").replace('\n', " ")
+}

@@ -1,0 +1,28 @@
+//! The `wasmhost` binary: parse the command line, run the server, and turn any
+//! error into one line on stderr and a non-zero exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use wasmhost::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("WASMHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match wasmhost::server::run(cli.into()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!(
+                "wasmhost: error: {}",
+                format!("{error:#}").replace('\n', " ")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

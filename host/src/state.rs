@@ -1,0 +1,102 @@
+//! What each task's wasmtime `Store` holds, and the host side of the WIT imports.
+//!
+//! One [`TaskState`] per instance: its WASI context (environment, clocks,
+//! random, stdout/stderr into the log), its resource table, its task identity
+//! and a handle to the store all tasks share. Following wasmtime's component
+//! examples, each imported WIT interface gets one `Host` impl here.
+
+use std::time::Duration;
+
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::guest::bindings::wasmhost::app::{store, task};
+use crate::guest_log::GuestLog;
+use crate::store::{MemoryStore, StoreError};
+
+/// Who a task is and what it shares; the same for every instance the task runs.
+#[derive(Debug, Clone)]
+pub struct TaskIdentity {
+    pub id: u32,
+    pub count: u32,
+    /// Environment variables the guest sees (`--env`).
+    pub env: Vec<(String, String)>,
+    pub store: MemoryStore,
+}
+
+/// The data of one task's wasmtime `Store`.
+pub struct TaskState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    identity: TaskIdentity,
+}
+
+impl TaskState {
+    /// A fresh state for a new instance of the task `identity`.
+    pub fn new(identity: TaskIdentity) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .envs(&identity.env)
+            .stdout(GuestLog::stdout(identity.id))
+            .stderr(GuestLog::stderr(identity.id))
+            .build();
+        TaskState {
+            wasi,
+            table: ResourceTable::new(),
+            identity,
+        }
+    }
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl task::Host for TaskState {
+    fn task_id(&mut self) -> u32 {
+        self.identity.id
+    }
+
+    fn task_count(&mut self) -> u32 {
+        self.identity.count
+    }
+}
+
+impl store::Host for TaskState {
+    async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
+        Ok(self.identity.store.read(&key)?)
+    }
+
+    async fn store_set(
+        &mut self,
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), store::StoreError> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self.identity.store.set(key, value, ttl)?)
+    }
+
+    async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
+        Ok(self.identity.store.remove(&key)?)
+    }
+}
+
+impl From<StoreError> for store::StoreError {
+    fn from(error: StoreError) -> Self {
+        let limit = |bytes: usize| u32::try_from(bytes).unwrap_or(u32::MAX);
+        match error {
+            StoreError::KeyTooLarge { limit: bytes } => {
+                store::StoreError::KeyTooLarge(limit(bytes))
+            }
+            StoreError::ValueTooLarge { limit: bytes } => {
+                store::StoreError::ValueTooLarge(limit(bytes))
+            }
+            StoreError::Full => store::StoreError::StoreFull,
+            StoreError::Unavailable(why) => store::StoreError::Unavailable(why),
+        }
+    }
+}

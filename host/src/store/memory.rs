@@ -1,0 +1,276 @@
+//! The in-memory backend: a `DashMap` shared by all task threads of one host.
+//!
+//! DashMap shards its locks, so tasks on different threads rarely wait for each
+//! other. An expired entry reads as none at once; the memory it holds is given
+//! back by [`MemoryStore::purge_expired`], which the server runs periodically
+//! in the background (like mini-redis's purge task), so dead sessions do not
+//! pile up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry as MapEntry;
+
+use super::{Limits, StoreError};
+
+/// A cheaply clonable handle to one shared in-memory store.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    entries: DashMap<String, Entry>,
+    /// Entries in `entries`, kept exactly under the shard locks so the entry
+    /// limit holds even when tasks insert at the same time.
+    len: AtomicUsize,
+    limits: Limits,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: String,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+impl MemoryStore {
+    pub fn new(limits: Limits) -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                entries: DashMap::new(),
+                len: AtomicUsize::new(0),
+                limits,
+            }),
+        }
+    }
+
+    /// The value under `key`, unless there is none or it has expired.
+    pub fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.shared.limits.check_key(key)?;
+        let now = Instant::now();
+        Ok(self
+            .shared
+            .entries
+            .get(key)
+            .filter(|entry| !entry.is_expired(now))
+            .map(|entry| entry.value.clone()))
+    }
+
+    /// Stores `value` under `key`, expiring after `ttl` if one is given.
+    pub fn set(&self, key: String, value: String, ttl: Option<Duration>) -> Result<(), StoreError> {
+        self.shared.limits.check_entry(&key, &value)?;
+        let now = Instant::now();
+        // A TTL too large to represent as an Instant is as good as none.
+        let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
+        let entry = Entry { value, expires_at };
+        match self.insert(key, entry) {
+            Err((key, entry)) => {
+                // Full: expired entries may still count; free them and retry once.
+                self.purge_expired();
+                self.insert(key, entry).map_err(|_| StoreError::Full)
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Removes `key`; a missing key is not an error.
+    pub fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.shared.limits.check_key(key)?;
+        if self.shared.entries.remove(key).is_some() {
+            self.shared.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Drops every expired entry and returns how many there were.
+    pub fn purge_expired(&self) -> usize {
+        let now = Instant::now();
+        let mut purged = 0;
+        self.shared.entries.retain(|_, entry| {
+            let keep = !entry.is_expired(now);
+            if !keep {
+                purged += 1;
+            }
+            keep
+        });
+        self.shared.len.fetch_sub(purged, Ordering::Relaxed);
+        purged
+    }
+
+    /// How many entries are held, expired ones not yet purged included.
+    pub fn len(&self) -> usize {
+        self.shared.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Inserts or replaces; gives the entry back if a new key would break the
+    /// entry limit.
+    fn insert(&self, key: String, entry: Entry) -> Result<(), (String, Entry)> {
+        match self.shared.entries.entry(key) {
+            MapEntry::Occupied(mut occupied) => {
+                occupied.insert(entry);
+                Ok(())
+            }
+            MapEntry::Vacant(vacant) => {
+                let len = &self.shared.len;
+                if len.fetch_add(1, Ordering::Relaxed) >= self.shared.limits.max_entries {
+                    len.fetch_sub(1, Ordering::Relaxed);
+                    return Err((vacant.into_key(), entry));
+                }
+                vacant.insert(entry);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> MemoryStore {
+        MemoryStore::new(Limits::default())
+    }
+
+    #[test]
+    fn set_then_read_then_remove() {
+        let store = store();
+        assert_eq!(store.read("k"), Ok(None));
+        store.set("k".into(), "v1".into(), None).unwrap();
+        store.set("k".into(), "v2".into(), None).unwrap();
+        assert_eq!(store.read("k"), Ok(Some("v2".into())));
+        assert_eq!(store.len(), 1);
+        store.remove("k").unwrap();
+        store.remove("k").unwrap();
+        assert_eq!(store.read("k"), Ok(None));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_write_on_one_thread_is_read_on_others() {
+        let store = store();
+        let writer = store.clone();
+        std::thread::spawn(move || writer.set("sess:a".into(), "{}".into(), None).unwrap())
+            .join()
+            .unwrap();
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let reader = store.clone();
+                std::thread::spawn(move || reader.read("sess:a").unwrap())
+            })
+            .collect();
+        for reader in readers {
+            assert_eq!(reader.join().unwrap(), Some("{}".to_owned()));
+        }
+    }
+
+    #[test]
+    fn expired_entries_read_as_none_and_are_purged() {
+        let store = store();
+        store
+            .set("short".into(), "v".into(), Some(Duration::from_millis(30)))
+            .unwrap();
+        store
+            .set("long".into(), "v".into(), Some(Duration::from_secs(60)))
+            .unwrap();
+        store.set("forever".into(), "v".into(), None).unwrap();
+        assert_eq!(store.read("short"), Ok(Some("v".into())));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.read("short"), Ok(None));
+        assert_eq!(store.len(), 3, "expired entries stay until purged");
+        assert_eq!(store.purge_expired(), 1);
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.read("long"), Ok(Some("v".into())));
+        assert_eq!(store.read("forever"), Ok(Some("v".into())));
+    }
+
+    #[test]
+    fn a_new_ttl_replaces_the_old_one() {
+        let store = store();
+        store
+            .set("k".into(), "v".into(), Some(Duration::from_millis(20)))
+            .unwrap();
+        store.set("k".into(), "v".into(), None).unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(store.read("k"), Ok(Some("v".into())));
+    }
+
+    #[test]
+    fn limits_are_errors() {
+        let store = MemoryStore::new(Limits {
+            max_key_bytes: 4,
+            max_value_bytes: 3,
+            max_entries: 2,
+        });
+        assert_eq!(
+            store.set("12345".into(), "v".into(), None),
+            Err(StoreError::KeyTooLarge { limit: 4 })
+        );
+        assert_eq!(
+            store.read("12345"),
+            Err(StoreError::KeyTooLarge { limit: 4 })
+        );
+        assert_eq!(
+            store.set("k".into(), "vvvv".into(), None),
+            Err(StoreError::ValueTooLarge { limit: 3 })
+        );
+        store.set("a".into(), "1".into(), None).unwrap();
+        store.set("b".into(), "2".into(), None).unwrap();
+        assert_eq!(
+            store.set("c".into(), "3".into(), None),
+            Err(StoreError::Full)
+        );
+        // Replacing an existing key is not a new entry.
+        store.set("a".into(), "9".into(), None).unwrap();
+        store.remove("b").unwrap();
+        store.set("c".into(), "3".into(), None).unwrap();
+        assert_eq!(store.read("a"), Ok(Some("9".into())));
+    }
+
+    #[test]
+    fn a_full_store_makes_room_from_expired_entries() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 1,
+            ..Limits::default()
+        });
+        store
+            .set("old".into(), "v".into(), Some(Duration::from_millis(10)))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        store.set("new".into(), "v".into(), None).unwrap();
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn the_entry_limit_holds_under_concurrent_inserts() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 100,
+            ..Limits::default()
+        });
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter(|i| store.set(format!("{t}:{i}"), "v".into(), None).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let stored: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(stored, 100);
+        assert_eq!(store.len(), 100);
+    }
+}

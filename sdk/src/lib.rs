@@ -1,0 +1,82 @@
+//! The wasmhost guest SDK: write a web app in Rust, compile it to a
+//! `wasm32-wasip2` component, run it with `wasmhost --tasks N app.wasm`.
+//!
+//! ```ignore
+//! use wasmhost_sdk::{App, Request, Response, SessionOptions};
+//!
+//! fn app() -> App {
+//!     App::new()
+//!         .sessions(SessionOptions::new("a secret"))
+//!         .get("/", |req: &mut Request| {
+//!             let visits = req.session().get::<u64>("visits").unwrap_or(0) + 1;
+//!             req.session().set("visits", visits);
+//!             Response::json(&serde_json::json!({ "visits": visits }))
+//!         })
+//! }
+//!
+//! wasmhost_sdk::export_app!(app);
+//! ```
+//!
+//! What it owns:
+//! - [`App`] and its router: method + path (with `:param` segments) to handler.
+//! - [`Request`] and [`Response`]: the HTTP types handlers see, with JSON helpers.
+//! - [`store`]: typed access to the store every task shares.
+//! - [`session`]: express-session's sessions, cookie and stored format included,
+//!   so a Node app on the same store and secret shares sessions with yours.
+//! - [`task_id`] and [`task_count`]: which task runs this request.
+//!
+//! The raw WIT bindings are an implementation detail; guest code never needs them.
+
+mod app;
+mod request;
+mod response;
+pub mod session;
+pub mod store;
+
+pub use app::{App, Handler};
+pub use request::Request;
+pub use response::Response;
+pub use session::{SameSite, Session, SessionOptions};
+
+/// Raw bindings to the `wasmhost:app` world; used by [`export_app!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "app",
+        pub_export_macro: true,
+        default_bindings_module: "wasmhost_sdk::bindings",
+    });
+}
+
+/// This task's id, `0..task_count()`, like JXcore's `process.threadId`.
+pub fn task_id() -> u32 {
+    bindings::wasmhost::app::task::task_id()
+}
+
+/// How many tasks the host runs.
+pub fn task_count() -> u32 {
+    bindings::wasmhost::app::task::task_count()
+}
+
+/// Exports an app from this crate. Give it a function that builds the
+/// [`App`]; it runs once per instance, on the first request.
+#[macro_export]
+macro_rules! export_app {
+    ($build:path) => {
+        struct __WasmhostApp;
+
+        impl $crate::bindings::exports::wasmhost::app::handler::Guest for __WasmhostApp {
+            fn handle(
+                request: $crate::bindings::exports::wasmhost::app::handler::Request,
+            ) -> $crate::bindings::exports::wasmhost::app::handler::Response {
+                $crate::__dispatch(request, $build)
+            }
+        }
+
+        $crate::bindings::export!(__WasmhostApp with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub use app::dispatch as __dispatch;

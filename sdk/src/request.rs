@@ -1,0 +1,147 @@
+//! The request a handler sees: method, path, query, headers, body, route
+//! parameters and, with sessions enabled, its session.
+
+use percent_encoding::percent_decode_str;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::exports::wasmhost::app::handler as raw;
+use crate::session::Session;
+
+/// One HTTP request.
+pub struct Request {
+    method: String,
+    path_with_query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) session: Option<Session>,
+}
+
+impl Request {
+    /// A request built by hand, e.g. in a guest's own unit tests. Header
+    /// names are matched case-insensitively.
+    pub fn new(
+        method: impl Into<String>,
+        path_with_query: impl Into<String>,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Self {
+        Request {
+            method: method.into(),
+            path_with_query: path_with_query.into(),
+            headers,
+            body,
+            params: Vec::new(),
+            session: None,
+        }
+    }
+
+    pub(crate) fn from_raw(raw: raw::Request) -> Self {
+        Request::new(raw.method, raw.path_with_query, raw.headers, raw.body)
+    }
+
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path without the query, as sent (not percent-decoded).
+    pub fn path(&self) -> &str {
+        self.path_with_query
+            .split_once('?')
+            .map_or(self.path_with_query.as_str(), |(path, _)| path)
+    }
+
+    /// The raw query string after `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.path_with_query.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The first query parameter called `name`, percent-decoded (`+` is a space).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_form(key) == name).then(|| decode_form(value))
+        })
+    }
+
+    /// The route parameter `name` (from a `:name` segment), decoded.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The first value of header `name`, whatever its case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// All headers, in the order received.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
+    /// This request's session, as `req.session` in express-session.
+    ///
+    /// Without [`crate::App::sessions`] the session is a detached one that is
+    /// never stored: enable sessions on the app to keep anything in it.
+    pub fn session(&mut self) -> &mut Session {
+        self.session.get_or_insert_with(Session::detached)
+    }
+}
+
+/// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.
+pub(crate) fn decode(text: &str) -> String {
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+fn decode_form(text: &str) -> String {
+    decode(&text.replace('+', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_query_and_headers() {
+        let request = Request::new(
+            "GET",
+            "/search?q=a+b%21&empty&q=second",
+            vec![
+                ("cookie".into(), "a=1".into()),
+                ("Cookie".into(), "b=2".into()),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(request.path(), "/search");
+        assert_eq!(request.query(), Some("q=a+b%21&empty&q=second"));
+        assert_eq!(request.query_param("q").as_deref(), Some("a b!"));
+        assert_eq!(request.query_param("empty").as_deref(), Some(""));
+        assert_eq!(request.query_param("missing"), None);
+        assert_eq!(request.header("COOKIE"), Some("a=1"));
+        assert_eq!(request.header_values("cookie").count(), 2);
+    }
+}

@@ -1,0 +1,282 @@
+//! The session cookie: the `cookie` object express-session keeps in each
+//! stored session, the `Set-Cookie` header it sends, and reading the
+//! `Cookie` header back.
+//!
+//! Formats follow express-session and the `cookie` npm package to the
+//! character, so a Node app and a wasmhost app can share sessions.
+
+use std::time::{Duration, SystemTime};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use serde::de::{self, Deserializer};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+/// What JavaScript's `encodeURIComponent` leaves alone.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+impl SameSite {
+    fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "strict",
+            SameSite::Lax => "lax",
+            SameSite::None => "none",
+        }
+    }
+
+    fn attribute(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+impl Serialize for SameSite {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SameSite {
+    /// express accepts `true` (strict) or a name in any case.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Bool(true) => Ok(SameSite::Strict),
+            serde_json::Value::String(name) => match name.to_ascii_lowercase().as_str() {
+                "strict" => Ok(SameSite::Strict),
+                "lax" => Ok(SameSite::Lax),
+                "none" => Ok(SameSite::None),
+                _ => Err(de::Error::custom(format!("unknown sameSite {name:?}"))),
+            },
+            other => Err(de::Error::custom(format!("unknown sameSite {other}"))),
+        }
+    }
+}
+
+/// The `cookie` object of a stored session, field for field as express-session
+/// writes it: `{"originalMaxAge":900000,"expires":"…Z","httpOnly":true,"path":"/"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCookie {
+    /// The max age the cookie started with, in milliseconds; none for a
+    /// browser-session cookie.
+    pub original_max_age: Option<u64>,
+    /// When the cookie (and the stored session) expire.
+    #[serde(with = "iso_date")]
+    pub expires: Option<SystemTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure: Option<bool>,
+    #[serde(default = "yes")]
+    pub http_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default = "root")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_site: Option<SameSite>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn root() -> String {
+    "/".to_owned()
+}
+
+impl SessionCookie {
+    /// Restarts the max age from `now`, as express-session's `touch` does.
+    pub fn reset_max_age(&mut self, now: SystemTime) {
+        self.expires = self
+            .original_max_age
+            .and_then(|ms| now.checked_add(Duration::from_millis(ms)));
+    }
+
+    /// How long the cookie has left at `now`; none if it has no expiry.
+    pub fn remaining(&self, now: SystemTime) -> Option<Duration> {
+        self.expires
+            .map(|expires| expires.duration_since(now).unwrap_or(Duration::ZERO))
+    }
+
+    /// The `Set-Cookie` value for cookie `name` holding `value`, attributes in
+    /// the order the `cookie` npm package writes them.
+    pub fn set_cookie(&self, name: &str, value: &str) -> String {
+        let mut header = format!("{name}={}", utf8_percent_encode(value, URI_COMPONENT));
+        if let Some(domain) = &self.domain {
+            header.push_str("; Domain=");
+            header.push_str(domain);
+        }
+        header.push_str("; Path=");
+        header.push_str(&self.path);
+        if let Some(expires) = self.expires {
+            header.push_str("; Expires=");
+            header.push_str(&httpdate::fmt_http_date(expires));
+        }
+        if self.http_only {
+            header.push_str("; HttpOnly");
+        }
+        if self.secure == Some(true) {
+            header.push_str("; Secure");
+        }
+        if let Some(same_site) = self.same_site {
+            header.push_str("; SameSite=");
+            header.push_str(same_site.attribute());
+        }
+        header
+    }
+}
+
+/// The value of cookie `name` in `Cookie` headers, decoded as the `cookie`
+/// npm package does: the first occurrence wins, quotes are dropped and
+/// percent-escapes decoded (left as they are if they do not decode).
+pub fn find<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
+    headers
+        .into_iter()
+        .flat_map(|header| header.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim())
+        })
+        .map(|value| {
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            percent_decode_str(value)
+                .decode_utf8()
+                .map_or_else(|_| value.to_owned(), |decoded| decoded.into_owned())
+        })
+}
+
+/// `expires` as JavaScript's `Date.toISOString()` writes it, or null.
+mod iso_date {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        date: &Option<SystemTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match date {
+            Some(date) => serializer.collect_str(&humantime::format_rfc3339_millis(*date)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| humantime::parse_rfc3339_weak(&text).map_err(de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    fn express_default(now: SystemTime) -> SessionCookie {
+        let mut cookie = SessionCookie {
+            original_max_age: Some(900_000),
+            expires: None,
+            secure: None,
+            http_only: true,
+            domain: None,
+            path: "/".into(),
+            same_site: None,
+        };
+        cookie.reset_max_age(now);
+        cookie
+    }
+
+    #[test]
+    fn stored_json_is_express_sessions() {
+        // 2026-11-25T10:00:00Z
+        let cookie = express_default(at(1_795_600_800));
+        assert_eq!(
+            serde_json::to_string(&cookie).unwrap(),
+            r#"{"originalMaxAge":900000,"expires":"2026-11-25T10:15:00.000Z","httpOnly":true,"path":"/"}"#
+        );
+        let back: SessionCookie =
+            serde_json::from_str(&serde_json::to_string(&cookie).unwrap()).unwrap();
+        assert_eq!(back, cookie);
+    }
+
+    #[test]
+    fn a_browser_session_cookie_stores_nulls() {
+        let cookie = SessionCookie {
+            original_max_age: None,
+            ..express_default(at(0))
+        };
+        let mut cookie = cookie;
+        cookie.reset_max_age(at(0));
+        assert_eq!(
+            serde_json::to_string(&cookie).unwrap(),
+            r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#
+        );
+    }
+
+    #[test]
+    fn reads_what_node_wrote() {
+        let json = r#"{"originalMaxAge":60000,"partitioned":false,"expires":"2026-11-25T10:01:00.000Z","secure":false,"httpOnly":false,"domain":"example.com","path":"/app","sameSite":true}"#;
+        let cookie: SessionCookie = serde_json::from_str(json).unwrap();
+        assert_eq!(cookie.original_max_age, Some(60_000));
+        assert_eq!(cookie.expires, Some(at(1_795_600_860)));
+        assert!(!cookie.http_only);
+        assert_eq!(cookie.same_site, Some(SameSite::Strict));
+    }
+
+    #[test]
+    fn set_cookie_is_what_express_sends() {
+        let cookie = express_default(at(1_795_600_800));
+        assert_eq!(
+            cookie.set_cookie("connect.sid", "s:abc-_.x+y/z"),
+            "connect.sid=s%3Aabc-_.x%2By%2Fz; Path=/; Expires=Wed, 25 Nov 2026 10:15:00 GMT; HttpOnly"
+        );
+        let all = SessionCookie {
+            secure: Some(true),
+            domain: Some("example.com".into()),
+            same_site: Some(SameSite::Lax),
+            ..cookie
+        };
+        assert_eq!(
+            all.set_cookie("sid", "v"),
+            "sid=v; Domain=example.com; Path=/; Expires=Wed, 25 Nov 2026 10:15:00 GMT; HttpOnly; Secure; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn finds_cookies_like_the_cookie_package() {
+        let headers = [
+            "a=1; connect.sid=s%3Aid.sig; connect.sid=second",
+            "b=\"q%20\"",
+        ];
+        assert_eq!(find(headers, "connect.sid").as_deref(), Some("s:id.sig"));
+        assert_eq!(find(headers, "b").as_deref(), Some("q "));
+        assert_eq!(find(["x=%E0%A4%A"], "x").as_deref(), Some("%E0%A4%A"));
+        assert_eq!(find(headers, "missing"), None);
+    }
+}

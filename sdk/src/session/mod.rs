@@ -1,0 +1,511 @@
+//! Sessions as express-session has them (DESIGN.md section 6).
+//!
+//! A signed `connect.sid` cookie carries the session id; the session itself
+//! lives in the shared store under `sess:<id>` as the JSON express-session
+//! writes (its fields plus a `cookie` object), with a TTL that follows the
+//! cookie's expiry. Whether a request saves, touches or sets the cookie follows
+//! express-session's rules for `resave`, `saveUninitialized` and `rolling`, so
+//! a Node app using the same store and secret shares sessions with this one.
+//!
+//! A missing, unsigned, tampered or unknown cookie gives a fresh empty session,
+//! never an error page. Only an unreachable store is an error (503).
+
+mod cookie;
+mod signature;
+
+use std::fmt;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+pub use cookie::{SameSite, SessionCookie};
+pub use signature::{sign, unsign};
+
+use crate::store::{self, StoreError};
+use crate::{Request, Response};
+
+/// How long a session without a cookie expiry stays in the store, as
+/// connect-redis does it: one day.
+const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Bytes of randomness in a session id (32 characters of base64url).
+const ID_BYTES: usize = 24;
+
+/// The options of `session({...})` in express-session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    secrets: Vec<String>,
+    name: String,
+    prefix: String,
+    cookie: SessionCookie,
+    resave: bool,
+    save_uninitialized: bool,
+    rolling: bool,
+    trust_proxy: bool,
+}
+
+impl SessionOptions {
+    /// Sessions signed with `secret`, with express-session's defaults: cookie
+    /// `connect.sid`, `Path=/`, `HttpOnly`, no max age (a browser-session
+    /// cookie), `resave` and `saveUninitialized` on, `rolling` off.
+    pub fn new(secret: impl Into<String>) -> Self {
+        SessionOptions {
+            secrets: vec![secret.into()],
+            name: "connect.sid".to_owned(),
+            prefix: "sess:".to_owned(),
+            cookie: SessionCookie {
+                original_max_age: None,
+                expires: None,
+                secure: None,
+                http_only: true,
+                domain: None,
+                path: "/".to_owned(),
+                same_site: None,
+            },
+            resave: true,
+            save_uninitialized: true,
+            rolling: false,
+            trust_proxy: false,
+        }
+    }
+
+    /// Also accepts cookies signed with `secret` (an older one, during
+    /// rotation); new cookies are always signed with the first secret.
+    pub fn also_accept(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// The cookie's name (default `connect.sid`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The store key prefix (default `sess:`, as connect-redis uses).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// `cookie.maxAge`: how long a session lives after its last save or touch.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.cookie.original_max_age = Some(u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// `cookie.path` (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// `cookie.domain` (default none: the host that set it).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// `cookie.httpOnly` (default true).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// `cookie.secure`: the cookie is only sent over HTTPS. wasmhost serves
+    /// plain HTTP, so this needs a TLS proxy in front and [`Self::trust_proxy`].
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = Some(secure);
+        self
+    }
+
+    /// `cookie.sameSite`.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.same_site = Some(same_site);
+        self
+    }
+
+    /// `resave`: save the session on every request, even if unchanged.
+    pub fn resave(mut self, resave: bool) -> Self {
+        self.resave = resave;
+        self
+    }
+
+    /// `saveUninitialized`: save (and set the cookie of) a new session even if
+    /// the request did not change it.
+    pub fn save_uninitialized(mut self, save: bool) -> Self {
+        self.save_uninitialized = save;
+        self
+    }
+
+    /// `rolling`: send the cookie, with a fresh expiry, on every response.
+    pub fn rolling(mut self, rolling: bool) -> Self {
+        self.rolling = rolling;
+        self
+    }
+
+    /// `proxy`: trust `X-Forwarded-Proto` to tell whether the client used
+    /// HTTPS (needed for secure cookies behind a TLS proxy).
+    pub fn trust_proxy(mut self, trust: bool) -> Self {
+        self.trust_proxy = trust;
+        self
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}{id}", self.prefix)
+    }
+}
+
+/// Why a session operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The store failed.
+    Store(StoreError),
+    /// `reload` found no stored session (it expired or was destroyed).
+    NotFound,
+    /// The session is detached: the app has no sessions enabled.
+    Detached,
+    /// The OS random number generator failed.
+    Random(String),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Store(error) => write!(f, "session store: {error}"),
+            SessionError::NotFound => f.write_str("session not found in the store"),
+            SessionError::Detached => f.write_str("sessions are not enabled on this app"),
+            SessionError::Random(why) => write!(f, "cannot generate a session id: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+impl From<StoreError> for SessionError {
+    fn from(error: StoreError) -> Self {
+        SessionError::Store(error)
+    }
+}
+
+/// One request's session: `req.session` in express-session.
+#[derive(Debug)]
+pub struct Session {
+    id: String,
+    data: Map<String, Value>,
+    cookie: SessionCookie,
+    options: Option<Rc<SessionOptions>>,
+    /// The id this request started with, and the data it had then.
+    original_id: String,
+    original_data: Map<String, Value>,
+    /// The data as last known to be stored, if this request knows it (loaded
+    /// with `resave` off, or saved explicitly). express's `savedHash`.
+    saved_data: Option<Map<String, Value>>,
+    destroyed: bool,
+}
+
+impl Session {
+    /// A session that is never stored, for apps without sessions.
+    pub(crate) fn detached() -> Self {
+        let options = SessionOptions::new("");
+        Session::fresh(String::new(), options.cookie, None)
+    }
+
+    fn fresh(id: String, mut cookie: SessionCookie, options: Option<Rc<SessionOptions>>) -> Self {
+        cookie.reset_max_age(SystemTime::now());
+        Session {
+            original_id: id.clone(),
+            id,
+            data: Map::new(),
+            cookie,
+            options,
+            original_data: Map::new(),
+            saved_data: None,
+            destroyed: false,
+        }
+    }
+
+    /// The session id (what the cookie carries, signed).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The value of field `key`, decoded; none if absent or of another type.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.data
+            .get(key)
+            .and_then(|value| T::deserialize(value).ok())
+    }
+
+    /// The raw JSON value of field `key`.
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// Sets field `key`. The name `cookie` is express-session's own and is
+    /// ignored here; use [`Session::cookie_mut`].
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        if key != "cookie" {
+            self.data.insert(key.to_owned(), value.into());
+        }
+    }
+
+    /// Removes field `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.data.shift_remove(key)
+    }
+
+    /// The session's cookie settings and expiry.
+    pub fn cookie(&self) -> &SessionCookie {
+        &self.cookie
+    }
+
+    /// Changes this session's cookie, e.g. `original_max_age` for a
+    /// "remember me" login.
+    pub fn cookie_mut(&mut self) -> &mut SessionCookie {
+        &mut self.cookie
+    }
+
+    /// Restarts the cookie's max age (done for you on every request).
+    pub fn touch(&mut self) {
+        self.cookie.reset_max_age(SystemTime::now());
+    }
+
+    /// Replaces this session with a new, empty one under a new id, removing
+    /// the old one from the store (do this on login).
+    pub fn regenerate(&mut self) -> Result<(), SessionError> {
+        let options = self.options.clone().ok_or(SessionError::Detached)?;
+        store::remove(&options.key(&self.id))?;
+        self.id = new_id()?;
+        self.data.clear();
+        self.cookie = options.cookie.clone();
+        self.touch();
+        self.destroyed = false;
+        Ok(())
+    }
+
+    /// Removes the session from the store; nothing is saved or sent for it
+    /// at the end of this request (do this on logout).
+    pub fn destroy(&mut self) -> Result<(), SessionError> {
+        let options = self.options.clone().ok_or(SessionError::Detached)?;
+        store::remove(&options.key(&self.id))?;
+        self.destroyed = true;
+        Ok(())
+    }
+
+    /// Saves the session to the store now (it is also saved for you at the
+    /// end of the request when needed).
+    pub fn save(&mut self) -> Result<(), SessionError> {
+        let options = self.options.clone().ok_or(SessionError::Detached)?;
+        self.write(&options)?;
+        self.saved_data = Some(self.data.clone());
+        Ok(())
+    }
+
+    /// Reloads the session's fields from the store.
+    pub fn reload(&mut self) -> Result<(), SessionError> {
+        let options = self.options.clone().ok_or(SessionError::Detached)?;
+        let (data, cookie) = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
+        self.data = data;
+        self.cookie = cookie;
+        Ok(())
+    }
+
+    /// Whether this request changed the session (its id or its fields).
+    fn is_modified(&self) -> bool {
+        self.original_id != self.id || self.original_data != self.data
+    }
+
+    /// Whether the store already holds exactly this session.
+    fn is_saved(&self) -> bool {
+        self.original_id == self.id && self.saved_data.as_ref() == Some(&self.data)
+    }
+
+    /// The session as express-session stores it: `cookie` first, then fields.
+    fn to_json(&self) -> String {
+        let mut stored = Map::with_capacity(self.data.len() + 1);
+        stored.insert(
+            "cookie".to_owned(),
+            serde_json::to_value(&self.cookie).unwrap_or(Value::Null),
+        );
+        stored.extend(self.data.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Value::Object(stored).to_string()
+    }
+
+    /// Writes the session to the store with a TTL that ends with the cookie.
+    fn write(&self, options: &SessionOptions) -> Result<(), StoreError> {
+        let key = options.key(&self.id);
+        match self.cookie.remaining(SystemTime::now()) {
+            Some(Duration::ZERO) => store::remove(&key),
+            Some(ttl) => store::set(&key, &self.to_json(), Some(ttl)),
+            None => store::set(&key, &self.to_json(), Some(DEFAULT_TTL)),
+        }
+    }
+}
+
+/// Reads session `id`: its fields and cookie, or none if it is missing,
+/// unreadable or already expired.
+fn read(
+    options: &SessionOptions,
+    id: &str,
+) -> Result<Option<(Map<String, Value>, SessionCookie)>, StoreError> {
+    let Some(text) = store::get(&options.key(id))? else {
+        return Ok(None);
+    };
+    let Ok(Value::Object(mut data)) = serde_json::from_str::<Value>(&text) else {
+        return Ok(None);
+    };
+    let Some(Ok(cookie)) = data
+        .shift_remove("cookie")
+        .map(serde_json::from_value::<SessionCookie>)
+    else {
+        return Ok(None);
+    };
+    if cookie
+        .expires
+        .is_some_and(|expires| expires <= SystemTime::now())
+    {
+        return Ok(None);
+    }
+    Ok(Some((data, cookie)))
+}
+
+/// 24 random bytes from the OS, base64url without padding (as `uid-safe`).
+fn new_id() -> Result<String, SessionError> {
+    let mut bytes = [0u8; ID_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| SessionError::Random(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The session middleware of an [`crate::App`]: loads a session before the
+/// handler and commits it after.
+pub(crate) struct SessionLayer {
+    options: Rc<SessionOptions>,
+}
+
+/// What the middleware remembers about a request between load and commit.
+pub(crate) struct Ticket {
+    /// The verified id the request's cookie carried, if any.
+    cookie_id: Option<String>,
+    /// Whether the client reached us over HTTPS (for secure cookies).
+    secure_request: bool,
+}
+
+impl SessionLayer {
+    pub(crate) fn new(options: SessionOptions) -> Self {
+        SessionLayer {
+            options: Rc::new(options),
+        }
+    }
+
+    /// The request's session: the stored one its cookie names, or a new one.
+    pub(crate) fn load(&self, request: &Request) -> Result<(Session, Ticket), Response> {
+        let options = &self.options;
+        let cookie_id =
+            cookie::find(request.header_values("cookie"), &options.name).and_then(|value| {
+                let signed = value.strip_prefix("s:")?;
+                unsign(signed, &options.secrets).map(str::to_owned)
+            });
+        let secure_request = options.trust_proxy
+            && request
+                .header("x-forwarded-proto")
+                .and_then(|proto| proto.split(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+
+        let stored = match &cookie_id {
+            Some(id) => read(options, id).map_err(|e| store_failure(&e))?,
+            None => None,
+        };
+        let session = match (stored, &cookie_id) {
+            (Some((data, cookie)), Some(id)) => Session {
+                id: id.clone(),
+                original_id: id.clone(),
+                saved_data: (!options.resave).then(|| data.clone()),
+                original_data: data.clone(),
+                data,
+                cookie,
+                options: Some(Rc::clone(options)),
+                destroyed: false,
+            },
+            _ => {
+                let id = new_id().map_err(|e| {
+                    eprintln!("wasmhost-sdk: {e}");
+                    Response::text("internal server error").with_status(500)
+                })?;
+                Session::fresh(id, options.cookie.clone(), Some(Rc::clone(options)))
+            }
+        };
+        Ok((
+            session,
+            Ticket {
+                cookie_id,
+                secure_request,
+            },
+        ))
+    }
+
+    /// Saves or touches the session as express-session would, and sets the
+    /// cookie on `response` when it should be sent.
+    pub(crate) fn commit(
+        &self,
+        mut session: Session,
+        ticket: Ticket,
+        mut response: Response,
+    ) -> Response {
+        let Ticket {
+            cookie_id,
+            secure_request,
+        } = ticket;
+        if session.destroyed {
+            return response;
+        }
+        let options = &self.options;
+        session.touch();
+        let known = cookie_id.as_deref() == Some(session.id.as_str());
+        let modified = session.is_modified();
+
+        let should_save = if !options.save_uninitialized && session.saved_data.is_none() && !known {
+            modified
+        } else {
+            !session.is_saved()
+        };
+        // Saving refreshes the TTL too; a known, unchanged session is
+        // "touched" by writing it again with its new expiry.
+        if should_save || known {
+            if let Err(error) = session.write(options) {
+                return store_failure(&error);
+            }
+        }
+
+        let should_set_cookie = if known {
+            options.rolling || (session.cookie.expires.is_some() && modified)
+        } else {
+            options.save_uninitialized || modified
+        };
+        let secure_only = session.cookie.secure == Some(true);
+        if should_set_cookie && (!secure_only || secure_request) {
+            let signed = format!("s:{}", sign(&session.id, &options.secrets[0]));
+            response.append_header(
+                "set-cookie",
+                session.cookie.set_cookie(&options.name, &signed),
+            );
+        }
+        response
+    }
+}
+
+/// The answer when the store fails: 503 if it is unreachable (try again
+/// later), 500 otherwise.
+fn store_failure(error: &StoreError) -> Response {
+    eprintln!("wasmhost-sdk: session store: {error}");
+    match error {
+        StoreError::Unavailable(_) | StoreError::Full => {
+            Response::text("session store unavailable").with_status(503)
+        }
+        _ => Response::text("internal server error").with_status(500),
+    }
+}

@@ -1,0 +1,87 @@
+//! The store every task shares (and, with `--store redis://`, every host).
+//!
+//! A value written here is visible to the next read on any task: this is how
+//! tasks with isolated memory share state, like JXcore's `jxcore.store.shared`.
+//! Failures (a key or value over the host's limits, a full store, an
+//! unavailable backend) come back as [`StoreError`], never as a trap.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::wasmhost::app::store as raw;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The key is longer than the host allows (the limit, in bytes).
+    KeyTooLarge(u32),
+    /// The value is longer than the host allows (the limit, in bytes).
+    ValueTooLarge(u32),
+    /// The store holds as many entries as it may.
+    Full,
+    /// The backend could not be reached.
+    Unavailable(String),
+    /// A value read with [`get_json`] is not the JSON expected.
+    Decode(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::KeyTooLarge(limit) => write!(f, "store key longer than {limit} bytes"),
+            StoreError::ValueTooLarge(limit) => write!(f, "store value longer than {limit} bytes"),
+            StoreError::Full => f.write_str("store is full"),
+            StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            StoreError::Decode(why) => write!(f, "stored value is not the JSON expected: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<raw::StoreError> for StoreError {
+    fn from(error: raw::StoreError) -> Self {
+        match error {
+            raw::StoreError::KeyTooLarge(limit) => StoreError::KeyTooLarge(limit),
+            raw::StoreError::ValueTooLarge(limit) => StoreError::ValueTooLarge(limit),
+            raw::StoreError::StoreFull => StoreError::Full,
+            raw::StoreError::Unavailable(why) => StoreError::Unavailable(why),
+        }
+    }
+}
+
+/// The value under `key`, if there is one and it has not expired.
+pub fn get(key: &str) -> Result<Option<String>, StoreError> {
+    Ok(raw::store_read(key)?)
+}
+
+/// Stores `value` under `key`; with `ttl` it expires that long from now.
+pub fn set(key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
+    let ttl_ms = ttl.map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+    Ok(raw::store_set(key, value, ttl_ms)?)
+}
+
+/// Removes `key` (a missing key is fine).
+pub fn remove(key: &str) -> Result<(), StoreError> {
+    Ok(raw::store_remove(key)?)
+}
+
+/// [`get`], decoding the value from JSON.
+pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, StoreError> {
+    get(key)?
+        .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Decode(e.to_string())))
+        .transpose()
+}
+
+/// [`set`], encoding the value as JSON.
+pub fn set_json<T: Serialize + ?Sized>(
+    key: &str,
+    value: &T,
+    ttl: Option<Duration>,
+) -> Result<(), StoreError> {
+    let text = serde_json::to_string(value).map_err(|e| StoreError::Decode(e.to_string()))?;
+    set(key, &text, ttl)
+}
