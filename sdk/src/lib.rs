@@ -1,7 +1,7 @@
 //! The wasmhost guest SDK: write a web app in Rust, compile it to a
 //! `wasm32-wasip2` component, run it with `wasmhost --tasks N app.wasm`.
 //!
-//! ```ignore
+//! ```no_run
 //! use wasmhost_sdk::{App, Request, Response, SessionOptions};
 //!
 //! fn app() -> App {

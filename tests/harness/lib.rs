@@ -1,1 +1,205 @@
+//! The integration-test harness: real guests, the real binary, real sockets.
+//!
+//! - [`guest`] builds the guest components for `wasm32-wasip2` once per test
+//!   run (one `cargo build` for all of them, whichever test asks first).
+//! - [`Host::start`] runs the `wasmhost` binary on a free port, waits for its
+//!   `listening on` line and collects its log, and stops it when dropped.
+//! - [`http`] gives a client that opens a new connection for every request,
+//!   so consecutive requests can land on different tasks.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a host may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The workspace root (this package's directory).
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The guest components the tests use, by package name.
+const GUESTS: [&str; 2] = ["guest-app", "test-app"];
+
+/// The path of guest `package`'s component, building all guests on first use.
+pub fn guest(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    assert!(GUESTS.contains(&package), "unknown guest {package}");
+    let built = BUILT.get_or_init(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .current_dir(workspace())
+            .args(["build", "--release", "--target", "wasm32-wasip2"]);
+        for guest in GUESTS {
+            cargo.args(["-p", guest]);
+        }
+        match cargo.status() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!("building the guests failed: {status}")),
+            Err(e) => Err(format!("cannot run cargo: {e}")),
+        }
+    });
+    if let Err(why) = built {
+        panic!("{why}");
+    }
+    target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// The `wasmhost` binary built by this same `cargo test` run (the README's
+/// test command, `cargo test --workspace`, builds it), or built now if the
+/// run did not include it.
+pub fn wasmhost_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test binaries live in target/<profile>/deps; the binary one up.
+        let exe = std::env::current_exe().expect("the test binary knows its path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps");
+        let bin = profile_dir.join("wasmhost");
+        if !bin.exists() {
+            let release = profile_dir.ends_with("release");
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo
+                .current_dir(workspace())
+                .args(["build", "-p", "wasmhost", "--bin", "wasmhost"]);
+            if release {
+                cargo.arg("--release");
+            }
+            let status = cargo.status().expect("cannot run cargo");
+            assert!(status.success(), "building wasmhost failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// A running `wasmhost` process.
+pub struct Host {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Host {
+    /// Starts `wasmhost` on a free port with `app` and extra `args`, and
+    /// waits until it is listening.
+    pub fn start(app: &Path, args: &[&str]) -> Host {
+        let mut child = Command::new(wasmhost_bin())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .arg(app)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wasmhost starts");
+
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let _ = tx.send(line[at + "listening on ".len()..].trim().to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "wasmhost did not start; its log:\n{}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+        };
+        Host { child, base, log }
+    }
+
+    /// The URL of `path` on this host.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the host has logged to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until the log contains `needle` (the log arrives asynchronously).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits up to `timeout` for the process to exit.
+    pub fn stop_with(&mut self, signal: nix::sys::signal::Signal, timeout: Duration) -> ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).expect("pid fits i32"));
+        nix::sys::signal::kill(pid, signal).expect("signal is delivered");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wasmhost did not exit within {timeout:?} of {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that opens a new connection for every request.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("the HTTP client builds")
+}

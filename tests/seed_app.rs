@@ -1,0 +1,219 @@
+//! The seed app on the real host: sessions shared across tasks, its exact
+//! responses, and its cookie as express-session makes it.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use reqwest::blocking::Response;
+use reqwest::header::SET_COOKIE;
+use serde_json::Value;
+use wasmhost_tests::{Host, guest, http};
+
+const NOT_SET: &str = "Not set. Go to '/set' to set value.";
+
+fn seed_host(args: &[&str]) -> Host {
+    Host::start(&guest("guest-app"), args)
+}
+
+/// The `connect.sid=...` pair of a response's Set-Cookie, for a Cookie header.
+fn session_cookie(response: &Response) -> String {
+    let set_cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a session cookie is set")
+        .to_str()
+        .unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+fn get_json(client: &reqwest::blocking::Client, url: &str, cookie: Option<&str>) -> (u16, String) {
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
+}
+
+#[test]
+fn a_session_set_through_one_task_is_read_through_the_others() {
+    let host = seed_host(&["--tasks", "5"]);
+    let client = http();
+    let set = client.get(host.url("/set")).send().unwrap();
+    assert_eq!(set.status(), 200);
+    let cookie = session_cookie(&set);
+
+    let mut threads = BTreeSet::new();
+    for _ in 0..40 {
+        let (status, body) = get_json(&client, &host.url("/"), Some(&cookie));
+        assert_eq!(status, 200);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["foo"], "bar", "every task sees the session: {body}");
+        let thread = body["thread"].as_u64().unwrap();
+        assert!(thread < 5, "task ids are 0..5, got {thread}");
+        threads.insert(thread);
+    }
+    assert!(
+        threads.len() >= 3,
+        "40 fresh connections reached only tasks {threads:?}"
+    );
+}
+
+#[test]
+fn the_seed_responses_match_the_design_to_the_character() {
+    let host = seed_host(&["--tasks", "2"]);
+    let client = http();
+
+    let response = client.get(host.url("/")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert!(
+        response.headers().get(SET_COOKIE).is_none(),
+        "saveUninitialized: false sends no cookie for an untouched session"
+    );
+    let body = response.text().unwrap();
+    let thread = serde_json::from_str::<Value>(&body).unwrap()["thread"].clone();
+    assert_eq!(body, format!(r#"{{"foo":"{NOT_SET}","thread":{thread}}}"#));
+
+    let response = client.get(host.url("/set")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().unwrap();
+    let thread = serde_json::from_str::<Value>(&body).unwrap()["thread"].clone();
+    assert_eq!(
+        body,
+        format!(r#"{{"thread":{thread},"message":"foo value set to 'bar' in session."}}"#)
+    );
+}
+
+#[test]
+fn the_session_cookie_is_signed_like_express_session() {
+    let host = seed_host(&["--tasks", "2"]);
+    let response = http().get(host.url("/set")).send().unwrap();
+    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    let mut attributes = set_cookie.split("; ");
+    let value = attributes
+        .next()
+        .unwrap()
+        .strip_prefix("connect.sid=")
+        .expect("the cookie is connect.sid");
+    let attributes: Vec<&str> = attributes.collect();
+    assert!(attributes.contains(&"Path=/"), "{set_cookie}");
+    assert!(attributes.contains(&"HttpOnly"), "{set_cookie}");
+
+    let expires = attributes
+        .iter()
+        .find_map(|a| a.strip_prefix("Expires="))
+        .expect("the cookie has an expiry");
+    let expires = httpdate::parse_http_date(expires).unwrap();
+    let ahead = expires
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    assert!(
+        (Duration::from_secs(895)..=Duration::from_secs(901)).contains(&ahead),
+        "Expires is {ahead:?} ahead, not 900 s"
+    );
+
+    let value = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .unwrap();
+    let signed = value.strip_prefix("s:").expect("express signs with s:");
+    let (id, signature) = signed.rsplit_once('.').unwrap();
+    assert_eq!(id.len(), 32, "24 random bytes in base64url");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"TEST_SECRET");
+    let expected = STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref());
+    assert_eq!(
+        signature, expected,
+        "HMAC-SHA256(TEST_SECRET, id), base64 without ="
+    );
+}
+
+#[test]
+fn session_secret_comes_from_the_environment() {
+    let host = seed_host(&["--tasks", "1", "--env", "SESSION_SECRET=another secret"]);
+    let response = http().get(host.url("/set")).send().unwrap();
+    let cookie = session_cookie(&response);
+    let value = percent_encoding::percent_decode_str(cookie.strip_prefix("connect.sid=").unwrap())
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    let (id, signature) = value.strip_prefix("s:").unwrap().rsplit_once('.').unwrap();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"another secret");
+    let expected = STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref());
+    assert_eq!(signature, expected);
+}
+
+#[test]
+fn missing_unsigned_tampered_or_unknown_cookies_read_not_set() {
+    let host = seed_host(&["--tasks", "2"]);
+    let client = http();
+    let cookie = session_cookie(&client.get(host.url("/set")).send().unwrap());
+    let (_, body) = get_json(&client, &host.url("/"), Some(&cookie));
+    assert!(
+        body.contains(r#""foo":"bar""#),
+        "the genuine cookie works: {body}"
+    );
+
+    // Flip the last character of the signature.
+    let mut tampered = cookie.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    // The same id, unsigned.
+    let id = percent_encoding::percent_decode_str(&cookie)
+        .decode_utf8()
+        .unwrap()
+        .split_once("s:")
+        .unwrap()
+        .1
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let unsigned = format!("connect.sid={id}");
+    // A correctly signed id the store has never seen.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"TEST_SECRET");
+    let unknown_id = "A".repeat(32);
+    let unknown = format!(
+        "connect.sid=s%3A{unknown_id}.{}",
+        STANDARD_NO_PAD
+            .encode(ring::hmac::sign(&key, unknown_id.as_bytes()).as_ref())
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+    );
+
+    for cookie in [
+        None,
+        Some(tampered.as_str()),
+        Some(unsigned.as_str()),
+        Some(unknown.as_str()),
+        Some("connect.sid=garbage"),
+    ] {
+        let (status, body) = get_json(&client, &host.url("/"), cookie);
+        assert_eq!(status, 200, "cookie {cookie:?}");
+        assert!(
+            body.contains(NOT_SET),
+            "cookie {cookie:?} gave {body}, not a fresh session"
+        );
+    }
+}
+
+#[test]
+fn unknown_routes_are_404() {
+    let host = seed_host(&["--tasks", "1"]);
+    let client = http();
+    for path in ["/nope", "/set/extra", "/index.html"] {
+        let response = client.get(host.url(path)).send().unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let response = client.post(host.url("/set")).send().unwrap();
+    assert_eq!(response.status(), 404, "POST /set is not a route");
+}
