@@ -37,12 +37,12 @@ fn app() -> App {
 }
 
 fn index(req: &mut Request) -> Response {
-    let foo = req
+    let value = req
         .session()
         .get::<String>("foo")
         .unwrap_or_else(|| NOT_SET.to_owned());
     Response::json(&Index {
-        foo,
+        foo: value,
         thread: task_id(),
     })
 }

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -18,33 +19,45 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// newline cannot make the host buffer without bound.
 const MAX_LINE: usize = 16 * 1024;
 
-/// A stdout or stderr of one task, as given to its WASI context.
-#[derive(Debug, Clone, Copy)]
+/// A stdout or stderr of one task's instance, as given to its WASI context.
+///
+/// The guest opens a new stream handle for every write (Rust's `eprintln!`
+/// writes a line in several pieces), so the partial line is kept here, shared
+/// by all handles, and logged when its newline arrives.
+#[derive(Clone)]
 pub struct GuestLog {
+    line: Arc<Mutex<Line>>,
+}
+
+struct Line {
     task: u32,
     stream: &'static str,
+    bytes: Vec<u8>,
 }
 
 impl GuestLog {
     pub fn stdout(task: u32) -> Self {
-        GuestLog {
-            task,
-            stream: "stdout",
-        }
+        GuestLog::new(task, "stdout")
     }
 
     pub fn stderr(task: u32) -> Self {
+        GuestLog::new(task, "stderr")
+    }
+
+    fn new(task: u32, stream: &'static str) -> Self {
         GuestLog {
-            task,
-            stream: "stderr",
+            line: Arc::new(Mutex::new(Line {
+                task,
+                stream,
+                bytes: Vec::new(),
+            })),
         }
     }
 
-    fn writer(self) -> LineWriter {
-        LineWriter {
-            log: self,
-            line: Vec::new(),
-        }
+    fn push(&self, bytes: &[u8]) {
+        // A poisoned lock only means another write panicked; the buffer is fine.
+        let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
+        line.push(bytes);
     }
 }
 
@@ -56,61 +69,52 @@ impl IsTerminal for GuestLog {
 
 impl StdoutStream for GuestLog {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(self.writer())
+        Box::new(self.clone())
     }
 
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(self.writer())
+        Box::new(self.clone())
     }
 }
 
-/// Buffers a partial line until its newline (or a flush) arrives.
-struct LineWriter {
-    log: GuestLog,
-    line: Vec<u8>,
-}
-
-impl LineWriter {
+impl Line {
     fn push(&mut self, mut bytes: &[u8]) {
         while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
-            self.line.extend_from_slice(&bytes[..newline]);
+            self.bytes.extend_from_slice(&bytes[..newline]);
             self.emit();
             bytes = &bytes[newline + 1..];
         }
-        self.line.extend_from_slice(bytes);
-        if self.line.len() >= MAX_LINE {
+        self.bytes.extend_from_slice(bytes);
+        if self.bytes.len() >= MAX_LINE {
             self.emit();
         }
     }
 
     fn emit(&mut self) {
-        let line = String::from_utf8_lossy(&self.line);
-        let line = line.strip_suffix('\r').unwrap_or(&line);
-        tracing::info!(target: "guest", task = self.log.task, stream = self.log.stream, "{line}");
-        self.line.clear();
+        let text = String::from_utf8_lossy(&self.bytes);
+        let text = text.strip_suffix('\r').unwrap_or(&text);
+        tracing::info!(target: "guest", task = self.task, stream = self.stream, "{text}");
+        self.bytes.clear();
     }
+}
 
-    fn flush_partial(&mut self) {
-        if !self.line.is_empty() {
+impl Drop for Line {
+    /// The instance is gone: log what it left without a newline.
+    fn drop(&mut self) {
+        if !self.bytes.is_empty() {
             self.emit();
         }
     }
 }
 
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        self.flush_partial();
-    }
-}
-
-impl OutputStream for LineWriter {
+impl OutputStream for GuestLog {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.push(&bytes);
         Ok(())
     }
 
+    /// Guests flush after every write; lines are logged whole, at their newline.
     fn flush(&mut self) -> StreamResult<()> {
-        self.flush_partial();
         Ok(())
     }
 
@@ -120,13 +124,13 @@ impl OutputStream for LineWriter {
 }
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for LineWriter {
+impl Pollable for GuestLog {
     async fn ready(&mut self) {}
 }
 
-impl AsyncWrite for LineWriter {
+impl AsyncWrite for GuestLog {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
@@ -134,8 +138,7 @@ impl AsyncWrite for LineWriter {
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.flush_partial();
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 

@@ -309,9 +309,9 @@ impl Session {
     /// Reloads the session's fields from the store.
     pub fn reload(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
-        let (data, cookie) = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
-        self.data = data;
-        self.cookie = cookie;
+        let stored = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
+        self.data = stored.data;
+        self.cookie = stored.cookie;
         Ok(())
     }
 
@@ -347,12 +347,15 @@ impl Session {
     }
 }
 
+/// A session as read back from the store.
+struct Stored {
+    data: Map<String, Value>,
+    cookie: SessionCookie,
+}
+
 /// Reads session `id`: its fields and cookie, or none if it is missing,
 /// unreadable or already expired.
-fn read(
-    options: &SessionOptions,
-    id: &str,
-) -> Result<Option<(Map<String, Value>, SessionCookie)>, StoreError> {
+fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, StoreError> {
     let Some(text) = store::get(&options.key(id))? else {
         return Ok(None);
     };
@@ -371,7 +374,7 @@ fn read(
     {
         return Ok(None);
     }
-    Ok(Some((data, cookie)))
+    Ok(Some(Stored { data, cookie }))
 }
 
 /// 24 random bytes from the OS, base64url without padding (as `uid-safe`).
@@ -421,7 +424,7 @@ impl SessionLayer {
             None => None,
         };
         let session = match (stored, &cookie_id) {
-            (Some((data, cookie)), Some(id)) => Session {
+            (Some(Stored { data, cookie }), Some(id)) => Session {
                 id: id.clone(),
                 original_id: id.clone(),
                 saved_data: (!options.resave).then(|| data.clone()),
@@ -475,10 +478,10 @@ impl SessionLayer {
         };
         // Saving refreshes the TTL too; a known, unchanged session is
         // "touched" by writing it again with its new expiry.
-        if should_save || known {
-            if let Err(error) = session.write(options) {
-                return store_failure(&error);
-            }
+        if (should_save || known)
+            && let Err(error) = session.write(options)
+        {
+            return store_failure(&error);
         }
 
         let should_set_cookie = if known {
