@@ -35,6 +35,18 @@ pub fn guest(package: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     assert!(GUESTS.contains(&package), "unknown guest {package}");
     let built = BUILT.get_or_init(|| {
+        // A fresh machine may lack the guest target; adding it is a no-op
+        // when it is there (rust-toolchain.toml names it, but rustup does not
+        // install targets of an already installed toolchain by itself).
+        match Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+        {
+            Ok(status) if status.success() => {}
+            _ => eprintln!("note: `rustup target add wasm32-wasip2` failed; building anyway"),
+        }
         let mut cargo = Command::new(env!("CARGO"));
         cargo
             .current_dir(workspace())
