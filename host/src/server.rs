@@ -40,6 +40,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = mpsc::channel();
+    let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut threads = Vec::with_capacity(task_count);
     for (id, listener) in (0..config.tasks).zip(listeners) {
         let task = Task {
@@ -53,10 +54,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             listener,
             shutdown: shutdown_rx.clone(),
         };
-        threads.push(
-            task.spawn(ready_tx.clone())
-                .context("cannot start a task thread")?,
-        );
+        let thread = task
+            .spawn(ready_tx.clone(), exited_tx.clone())
+            .context("cannot start a task thread")?;
+        threads.push(thread);
     }
     drop(ready_tx);
 
@@ -80,10 +81,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         tokio::spawn(purge_expired(store, shutdown_rx.clone()));
-        let task_exited = wait_for_any_exit(&threads);
         tokio::select! {
             signal = shutdown_signal() => info!("{}: shutting down", signal?),
-            () = task_exited => warn!("a task thread stopped unexpectedly; shutting down"),
+            Some(id) = exited_rx.recv() => warn!("task {id} stopped unexpectedly; shutting down"),
         }
         anyhow::Ok(())
     })?;
@@ -101,17 +101,6 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
     })
-}
-
-/// Resolves if any task thread ends while the server is meant to be serving.
-async fn wait_for_any_exit(threads: &[JoinHandle<()>]) {
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tick.tick().await;
-        if threads.iter().any(JoinHandle::is_finished) {
-            return;
-        }
-    }
 }
 
 /// The store's background sweep: frees expired entries until shutdown.

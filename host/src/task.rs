@@ -44,15 +44,18 @@ pub struct Task {
 
 impl Task {
     /// Starts the task's thread. It reports on `ready` once its instance
-    /// exists and it is accepting, or why it could not start.
+    /// exists and it is accepting, or why it could not start, and sends its
+    /// id on `exited` when the thread ends, however it ends.
     pub fn spawn(
         self,
         ready: mpsc::Sender<anyhow::Result<()>>,
+        exited: tokio::sync::mpsc::UnboundedSender<u32>,
     ) -> std::io::Result<thread::JoinHandle<()>> {
         let id = self.identity.id;
         thread::Builder::new()
             .name(format!("task-{id}"))
             .spawn(move || {
+                let _notice = ExitNotice { id, exited };
                 let span = info_span!("task", id);
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -136,6 +139,19 @@ impl Task {
         {
             warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }
+    }
+}
+
+/// Tells the server a task thread ended, also when it ends by panicking.
+struct ExitNotice {
+    id: u32,
+    exited: tokio::sync::mpsc::UnboundedSender<u32>,
+}
+
+impl Drop for ExitNotice {
+    fn drop(&mut self) {
+        // After shutdown nobody listens any more, which is fine.
+        let _ = self.exited.send(self.id);
     }
 }
 
