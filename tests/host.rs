@@ -99,6 +99,22 @@ fn store_writes_are_seen_by_every_task_and_expire_with_their_ttl() {
 }
 
 #[test]
+fn touch_renews_a_ttl_without_changing_the_value() {
+    let host = test_host(&["--tasks", "2"]);
+    get(&host, "/store/set?key=t&value=kept&ttl_ms=300");
+    assert_eq!(
+        get(&host, "/store/touch?key=t&ttl_ms=60000"),
+        json!({ "found": true })
+    );
+    assert_eq!(
+        get(&host, "/store/touch?key=nothing&ttl_ms=60000"),
+        json!({ "found": false })
+    );
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(get(&host, "/store/get?key=t"), json!({ "value": "kept" }));
+}
+
+#[test]
 fn a_session_expires_with_its_max_age() {
     let host = test_host(&["--tasks", "2", "--env", "SESSION_MAX_AGE_MS=400"]);
     let client = http();

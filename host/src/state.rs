@@ -83,6 +83,15 @@ impl store::Host for TaskState {
     async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
         Ok(self.identity.store.remove(&key)?)
     }
+
+    async fn store_touch(
+        &mut self,
+        key: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, store::StoreError> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self.identity.store.touch(&key, ttl)?)
+    }
 }
 
 impl From<StoreError> for store::StoreError {

@@ -83,7 +83,11 @@ impl App {
 
     /// Runs one request through sessions and the router.
     pub fn handle(&self, mut request: Request) -> Response {
-        let Some(layer) = &self.sessions else {
+        let Some(layer) = self
+            .sessions
+            .as_ref()
+            .filter(|layer| layer.applies_to(request.path()))
+        else {
             return self.route_request(&mut request);
         };
         let ticket = match layer.load(&request) {

@@ -60,13 +60,22 @@ pub fn get(key: &str) -> Result<Option<String>, StoreError> {
 
 /// Stores `value` under `key`; with `ttl` it expires that long from now.
 pub fn set(key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
-    let ttl_ms = ttl.map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-    Ok(raw::store_set(key, value, ttl_ms)?)
+    Ok(raw::store_set(key, value, ttl.map(millis))?)
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Removes `key` (a missing key is fine).
 pub fn remove(key: &str) -> Result<(), StoreError> {
     Ok(raw::store_remove(key)?)
+}
+
+/// Gives `key` a new TTL (none: no expiry) without changing its value;
+/// false if there is no such key.
+pub fn touch(key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
+    Ok(raw::store_touch(key, ttl.map(millis))?)
 }
 
 /// [`get`], decoding the value from JSON.

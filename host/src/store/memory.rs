@@ -91,6 +91,20 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Gives `key` a new TTL without changing its value; false if it is
+    /// missing or expired.
+    pub fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        self.shared.limits.check_key(key)?;
+        let now = Instant::now();
+        Ok(match self.shared.entries.get_mut(key) {
+            Some(mut entry) if !entry.is_expired(now) => {
+                entry.expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
+                true
+            }
+            _ => false,
+        })
+    }
+
     /// Drops every expired entry and returns how many there were.
     pub fn purge_expired(&self) -> usize {
         let now = Instant::now();
@@ -205,6 +219,26 @@ mod tests {
         store.set("k".into(), "v".into(), None).unwrap();
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(store.read("k"), Ok(Some("v".into())));
+    }
+
+    #[test]
+    fn touch_renews_the_ttl_and_keeps_the_value() {
+        let store = store();
+        assert_eq!(store.touch("missing", None), Ok(false));
+        store
+            .set("k".into(), "v".into(), Some(Duration::from_millis(40)))
+            .unwrap();
+        assert_eq!(store.touch("k", Some(Duration::from_secs(60))), Ok(true));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(store.read("k"), Ok(Some("v".into())));
+        assert_eq!(store.touch("k", Some(Duration::from_millis(1))), Ok(true));
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(store.read("k"), Ok(None));
+        assert_eq!(
+            store.touch("k", None),
+            Ok(false),
+            "an expired key cannot be revived"
+        );
     }
 
     #[test]

@@ -56,20 +56,33 @@ impl Serialize for SameSite {
     }
 }
 
-impl<'de> Deserialize<'de> for SameSite {
-    /// express accepts `true` (strict) or a name in any case.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::Bool(true) => Ok(SameSite::Strict),
-            serde_json::Value::String(name) => match name.to_ascii_lowercase().as_str() {
-                "strict" => Ok(SameSite::Strict),
-                "lax" => Ok(SameSite::Lax),
-                "none" => Ok(SameSite::None),
-                _ => Err(de::Error::custom(format!("unknown sameSite {name:?}"))),
-            },
-            other => Err(de::Error::custom(format!("unknown sameSite {other}"))),
-        }
+/// `sameSite` as express accepts it: `true` (strict), `false` or null (not
+/// set), or a name in any case.
+fn same_site<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SameSite>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => Ok(None),
+        serde_json::Value::Bool(true) => Ok(Some(SameSite::Strict)),
+        serde_json::Value::String(name) => match name.to_ascii_lowercase().as_str() {
+            "strict" => Ok(Some(SameSite::Strict)),
+            "lax" => Ok(Some(SameSite::Lax)),
+            "none" => Ok(Some(SameSite::None)),
+            _ => Err(de::Error::custom(format!("unknown sameSite {name:?}"))),
+        },
+        other => Err(de::Error::custom(format!("unknown sameSite {other}"))),
     }
+}
+
+/// `originalMaxAge` as JavaScript may leave it: any number (a fraction, or
+/// negative once expired), or null.
+fn max_age<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?
+        .filter(|ms| ms.is_finite())
+        .map(|ms| ms.max(0.0).round() as u64))
+}
+
+/// The latest date a cookie can carry (HTTP dates end with year 9999).
+fn latest_date() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)
 }
 
 /// The `cookie` object of a stored session, field for field as express-session
@@ -79,9 +92,15 @@ impl<'de> Deserialize<'de> for SameSite {
 pub struct SessionCookie {
     /// The max age the cookie started with, in milliseconds; none for a
     /// browser-session cookie.
+    #[serde(default, deserialize_with = "max_age")]
     pub original_max_age: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned: Option<bool>,
+    /// `low`, `medium` or `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
     /// When the cookie (and the stored session) expire.
-    #[serde(with = "iso_date")]
+    #[serde(default, with = "iso_date")]
     pub expires: Option<SystemTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure: Option<bool>,
@@ -91,7 +110,11 @@ pub struct SessionCookie {
     pub domain: Option<String>,
     #[serde(default = "root")]
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "same_site",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub same_site: Option<SameSite>,
 }
 
@@ -106,9 +129,10 @@ fn root() -> String {
 impl SessionCookie {
     /// Restarts the max age from `now`, as express-session's `touch` does.
     pub fn reset_max_age(&mut self, now: SystemTime) {
-        self.expires = self
-            .original_max_age
-            .and_then(|ms| now.checked_add(Duration::from_millis(ms)));
+        self.expires = self.original_max_age.map(|ms| {
+            now.checked_add(Duration::from_millis(ms))
+                .map_or(latest_date(), |expires| expires.min(latest_date()))
+        });
     }
 
     /// How long the cookie has left at `now`; none if it has no expiry.
@@ -129,13 +153,27 @@ impl SessionCookie {
         header.push_str(&self.path);
         if let Some(expires) = self.expires {
             header.push_str("; Expires=");
-            header.push_str(&httpdate::fmt_http_date(expires));
+            header.push_str(&httpdate::fmt_http_date(expires.min(latest_date())));
         }
         if self.http_only {
             header.push_str("; HttpOnly");
         }
         if self.secure == Some(true) {
             header.push_str("; Secure");
+        }
+        if self.partitioned == Some(true) {
+            header.push_str("; Partitioned");
+        }
+        match self
+            .priority
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("low") => header.push_str("; Priority=Low"),
+            Some("medium") => header.push_str("; Priority=Medium"),
+            Some("high") => header.push_str("; Priority=High"),
+            _ => {}
         }
         if let Some(same_site) = self.same_site {
             header.push_str("; SameSite=");
@@ -201,6 +239,8 @@ mod tests {
     fn express_default(now: SystemTime) -> SessionCookie {
         let mut cookie = SessionCookie {
             original_max_age: Some(900_000),
+            partitioned: None,
+            priority: None,
             expires: None,
             secure: None,
             http_only: true,
@@ -247,6 +287,38 @@ mod tests {
         assert_eq!(cookie.expires, Some(at(1_795_600_860)));
         assert!(!cookie.http_only);
         assert_eq!(cookie.same_site, Some(SameSite::Strict));
+
+        let json = r#"{"originalMaxAge":-12.5,"expires":"2026-11-25T10:01:00.000Z","httpOnly":true,"path":"/","sameSite":false,"priority":"high"}"#;
+        let cookie: SessionCookie = serde_json::from_str(json).unwrap();
+        assert_eq!(cookie.original_max_age, Some(0));
+        assert_eq!(cookie.same_site, None);
+        assert!(
+            cookie
+                .set_cookie("sid", "v")
+                .ends_with("; HttpOnly; Priority=High")
+        );
+        let json = r#"{"originalMaxAge":null,"httpOnly":true,"path":"/"}"#;
+        let cookie: SessionCookie = serde_json::from_str(json).unwrap();
+        assert_eq!(cookie.expires, None);
+    }
+
+    #[test]
+    fn a_huge_max_age_is_capped_at_year_9999() {
+        let mut cookie = SessionCookie {
+            original_max_age: Some(u64::MAX),
+            ..express_default(at(0))
+        };
+        cookie.reset_max_age(at(1_795_600_800));
+        assert!(
+            cookie
+                .set_cookie("sid", "v")
+                .contains("Expires=Fri, 31 Dec 9999 23:59:59 GMT")
+        );
+        assert!(
+            serde_json::to_string(&cookie)
+                .unwrap()
+                .contains("9999-12-31T23:59:59.000Z")
+        );
     }
 
     #[test]

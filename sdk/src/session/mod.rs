@@ -59,6 +59,8 @@ impl SessionOptions {
             prefix: "sess:".to_owned(),
             cookie: SessionCookie {
                 original_max_age: None,
+                partitioned: None,
+                priority: None,
                 expires: None,
                 secure: None,
                 http_only: true,
@@ -279,13 +281,15 @@ impl Session {
     /// the old one from the store (do this on login).
     pub fn regenerate(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
-        store::remove(&options.key(&self.id))?;
+        // The id changes even if the old session cannot be removed, so a
+        // login never keeps an id an attacker may have planted.
+        let removed = store::remove(&options.key(&self.id));
         self.id = new_id()?;
         self.data.clear();
         self.cookie = options.cookie.clone();
         self.touch();
         self.destroyed = false;
-        Ok(())
+        Ok(removed?)
     }
 
     /// Removes the session from the store; nothing is saved or sent for it
@@ -336,13 +340,30 @@ impl Session {
         Value::Object(stored).to_string()
     }
 
+    /// The store TTL for this session: until the cookie expires (zero if it
+    /// has), or connect-redis's default of a day for a browser-session cookie.
+    fn ttl(&self) -> Duration {
+        self.cookie
+            .remaining(SystemTime::now())
+            .unwrap_or(DEFAULT_TTL)
+    }
+
     /// Writes the session to the store with a TTL that ends with the cookie.
     fn write(&self, options: &SessionOptions) -> Result<(), StoreError> {
         let key = options.key(&self.id);
-        match self.cookie.remaining(SystemTime::now()) {
-            Some(Duration::ZERO) => store::remove(&key),
-            Some(ttl) => store::set(&key, &self.to_json(), Some(ttl)),
-            None => store::set(&key, &self.to_json(), Some(DEFAULT_TTL)),
+        match self.ttl() {
+            Duration::ZERO => store::remove(&key),
+            ttl => store::set(&key, &self.to_json(), Some(ttl)),
+        }
+    }
+
+    /// Renews the stored session's TTL without rewriting it, as
+    /// connect-redis's `touch` does (so a concurrent change is not undone).
+    fn renew(&self, options: &SessionOptions) -> Result<(), StoreError> {
+        let key = options.key(&self.id);
+        match self.ttl() {
+            Duration::ZERO => store::remove(&key),
+            ttl => store::touch(&key, Some(ttl)).map(|_| ()),
         }
     }
 }
@@ -368,12 +389,8 @@ fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, StoreError
     else {
         return Ok(None);
     };
-    if cookie
-        .expires
-        .is_some_and(|expires| expires <= SystemTime::now())
-    {
-        return Ok(None);
-    }
+    // Expiry is the store's TTL, not the stored `expires`: a Node app that
+    // only touches a session renews the TTL and leaves `expires` behind.
     Ok(Some(Stored { data, cookie }))
 }
 
@@ -403,6 +420,12 @@ impl SessionLayer {
         SessionLayer {
             options: Rc::new(options),
         }
+    }
+
+    /// Whether requests for `path` get a session: like express-session, only
+    /// those under the cookie's path (the browser sends the cookie to no others).
+    pub(crate) fn applies_to(&self, path: &str) -> bool {
+        path.starts_with(&self.options.cookie.path)
     }
 
     /// The request's session: the stored one its cookie names, or a new one.
@@ -476,11 +499,15 @@ impl SessionLayer {
         } else {
             !session.is_saved()
         };
-        // Saving refreshes the TTL too; a known, unchanged session is
-        // "touched" by writing it again with its new expiry.
-        if (should_save || known)
-            && let Err(error) = session.write(options)
-        {
+        // A known session that need not be saved is touched: its TTL renewed.
+        let stored = if should_save {
+            session.write(options)
+        } else if known {
+            session.renew(options)
+        } else {
+            Ok(())
+        };
+        if let Err(error) = stored {
             return store_failure(&error);
         }
 
