@@ -6,9 +6,11 @@
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
+use crate::limits::{KIB, TaskLimits, parse_duration, parse_size};
 use crate::store::Limits;
 
 /// `wasmhost [OPTIONS] <APP.wasm>`
@@ -50,6 +52,39 @@ pub struct Cli {
     /// Most entries the store may hold at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
     pub store_max_entries: usize,
+
+    /// A request whose guest call runs longer is stopped and answered 504.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Most memory one task's instance may grow to (e.g. 128MiB); beyond it
+    /// the request is answered 500 and the instance replaced.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    pub max_memory: usize,
+
+    /// Replace each instance after it has served N requests.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub recycle_after: Option<u64>,
+
+    /// Most requests waiting for a free instance; beyond it 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = TaskLimits::default().max_pending)]
+    pub max_pending: usize,
+
+    /// Largest request body (e.g. 1MiB); larger is answered 413.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// Largest request line plus headers (at least 8KiB); larger is answered 431.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_header_size)]
+    pub max_header_size: usize,
+
+    /// A client must send a request's headers within this; also closes idle connections.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// After SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
 }
 
 /// Which session store backend to use.
@@ -68,6 +103,7 @@ pub struct Config {
     pub env: Vec<(String, String)>,
     pub store: StoreUrl,
     pub store_limits: Limits,
+    pub limits: TaskLimits,
 }
 
 impl From<Cli> for Config {
@@ -83,6 +119,16 @@ impl From<Cli> for Config {
                 max_key_bytes: cli.store_max_key,
                 max_value_bytes: cli.store_max_value,
                 max_entries: cli.store_max_entries,
+            },
+            limits: TaskLimits {
+                request_timeout: cli.request_timeout,
+                max_memory: cli.max_memory,
+                recycle_after: cli.recycle_after,
+                max_pending: cli.max_pending,
+                max_body: cli.max_body,
+                max_header_size: cli.max_header_size,
+                header_timeout: cli.header_timeout,
+                drain_timeout: cli.drain_timeout,
             },
         }
     }
@@ -100,6 +146,15 @@ fn parse_env_var(arg: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got `{arg}`")),
     }
+}
+
+/// hyper cannot parse requests with a buffer under 8 KiB.
+fn parse_header_size(text: &str) -> Result<usize, String> {
+    let size = parse_size(text)?;
+    if size < 8 * KIB {
+        return Err(format!("`{text}` is under the minimum of 8KiB"));
+    }
+    Ok(size)
 }
 
 fn parse_store_url(arg: &str) -> Result<StoreUrl, String> {
@@ -131,6 +186,31 @@ mod tests {
         assert!(Cli::try_parse_from(["wasmhost", "--tasks", "0", "app.wasm"]).is_err());
         let cli = Cli::try_parse_from(["wasmhost", "--tasks", "3", "app.wasm"]).unwrap();
         assert_eq!(Config::from(cli).tasks, 3);
+    }
+
+    #[test]
+    fn limits_have_their_defaults_and_take_units() {
+        let cli = Cli::try_parse_from(["wasmhost", "app.wasm"]).unwrap();
+        assert_eq!(Config::from(cli).limits, TaskLimits::default());
+        let cli = Cli::try_parse_from([
+            "wasmhost",
+            "--request-timeout",
+            "1500ms",
+            "--max-memory",
+            "64MiB",
+            "--recycle-after",
+            "100",
+            "app.wasm",
+        ])
+        .unwrap();
+        let limits = Config::from(cli).limits;
+        assert_eq!(limits.request_timeout, Duration::from_millis(1500));
+        assert_eq!(limits.max_memory, 64 * 1024 * 1024);
+        assert_eq!(limits.recycle_after, Some(100));
+        assert!(
+            Cli::try_parse_from(["wasmhost", "--max-header-size", "1KiB", "app.wasm"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["wasmhost", "--recycle-after", "0", "app.wasm"]).is_err());
     }
 
     #[test]

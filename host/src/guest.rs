@@ -121,6 +121,8 @@ impl GuestApp {
 fn engine_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Deadlines and yields (see `instance` and `watchdog`).
+    config.epoch_interruption(true);
     config
 }
 

@@ -92,8 +92,11 @@ impl Line {
 
     fn emit(&mut self) {
         let text = String::from_utf8_lossy(&self.bytes);
-        let text = text.strip_suffix('\r').unwrap_or(&text);
-        tracing::info!(target: "guest", task = self.task, stream = self.stream, "{text}");
+        let text = text.trim_end();
+        // Blank lines (a panic message starts with one) say nothing in a log.
+        if !text.is_empty() {
+            tracing::info!(target: "guest", task = self.task, stream = self.stream, "{text}");
+        }
         self.bytes.clear();
     }
 }

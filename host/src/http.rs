@@ -16,9 +16,6 @@ use crate::guest;
 /// The body type of every response wasmhost sends.
 pub type Body = Full<Bytes>;
 
-/// Largest request body handed to a guest.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 /// Reads a whole request into the guest's record, or answers it directly
 /// (413 for a body over `max_body`, 400 for a body that breaks off).
 pub async fn to_guest(

@@ -1,35 +1,184 @@
-//! One task's instance of the guest: a wasmtime `Store` and the app in it.
+//! One task's instance of the guest: a wasmtime `Store` and the app in it,
+//! with the limits that contain a misbehaving guest.
 //!
 //! The instance persists across requests, so a call costs about a microsecond
-//! instead of an instantiation per request. After a trap the component model
-//! forbids entering the instance again, so the task replaces it with a fresh
-//! one from the shared `AppPre`: the guest's memory starts over, the shared
-//! store and the other tasks are untouched.
+//! instead of an instantiation per request. Each call runs under:
+//! - a deadline (`--request-timeout`), enforced through epoch interruption:
+//!   when the watchdog bumps the epoch, [`on_epoch`] lets a young call go
+//!   on, makes a slow one yield to its event loop, and stops an overdue one;
+//! - a memory limit (`--max-memory`), enforced by a [`MemoryLimiter`] that
+//!   turns growth past it into a trap.
+//!
+//! After any failure the component model forbids entering the instance again,
+//! so the task replaces it from the shared `AppPre`: the guest's memory
+//! starts over, the shared store and the other tasks are untouched.
 
-use wasmtime::Store;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
 
 use crate::guest::{App, GuestApp, Request, Response};
 use crate::state::{TaskIdentity, TaskState};
+use crate::watchdog::SLOW_CALL;
+
+/// Why a guest call did not produce a response.
+#[derive(Debug)]
+pub enum CallError {
+    /// It ran past the request timeout and was stopped.
+    Timeout(Duration),
+    /// It tried to grow its memory past the limit.
+    MemoryLimit(usize),
+    /// It trapped: a panic, `unreachable`, an out-of-bounds access...
+    Trap(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout(limit) => write!(f, "ran past the request timeout of {limit:?}"),
+            CallError::MemoryLimit(limit) => {
+                write!(f, "tried to grow memory past the limit of {limit} bytes")
+            }
+            CallError::Trap(trap) => write!(f, "trapped: {trap}"),
+        }
+    }
+}
+
+/// Raised from the epoch callback when a call is overdue.
+#[derive(Debug, thiserror::Error)]
+#[error("request timeout of {0:?} exceeded")]
+struct TimedOut(Duration);
+
+/// Raised from the limiter when memory would grow past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {0} bytes exceeded")]
+struct OutOfMemory(usize);
+
+/// Caps each linear memory of an instance; growing past the cap traps
+/// instead of returning -1, so the failure is reported for what it is.
+pub struct MemoryLimiter {
+    max_memory: usize,
+}
+
+impl MemoryLimiter {
+    pub fn new(max_memory: usize) -> Self {
+        MemoryLimiter { max_memory }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            return Err(OutOfMemory(self.max_memory).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a guest needing more than this
+        // many is broken, not busy.
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// When the current call started and how long it may run.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    started: Instant,
+    timeout: Duration,
+}
+
+impl CallClock {
+    pub fn new(timeout: Duration) -> Self {
+        CallClock {
+            started: Instant::now(),
+            timeout,
+        }
+    }
+}
+
+/// What a running call does when the watchdog bumps the epoch.
+fn on_epoch(store: StoreContextMut<'_, TaskState>) -> wasmtime::Result<UpdateDeadline> {
+    let clock = store.data().clock();
+    let age = clock.started.elapsed();
+    if age >= clock.timeout {
+        return Err(TimedOut(clock.timeout).into());
+    }
+    if age >= SLOW_CALL {
+        // Let the task's event loop run: it hands requests waiting behind
+        // this call to idle tasks. `yield_now` (unlike a plain yield) lets
+        // tokio poll the sockets before resuming us.
+        return Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ));
+    }
+    Ok(UpdateDeadline::Continue(1))
+}
 
 pub struct TaskInstance {
     store: Store<TaskState>,
     app: App,
+    /// Requests this instance has served.
+    served: u64,
 }
 
 impl TaskInstance {
     /// Instantiates the guest for the task `identity`.
     pub async fn new(guest: &GuestApp, identity: &TaskIdentity) -> wasmtime::Result<Self> {
         let mut store = Store::new(guest.engine(), TaskState::new(identity.clone()));
+        store.limiter(|state| state.limiter());
+        store.epoch_deadline_callback(on_epoch);
+        // Instantiation runs guest start-up code, so it needs a deadline too.
+        store.set_epoch_deadline(1);
         let app = guest.pre().instantiate_async(&mut store).await?;
-        Ok(TaskInstance { store, app })
+        Ok(TaskInstance {
+            store,
+            app,
+            served: 0,
+        })
     }
 
-    /// Runs one request through the guest. An error is a trap: the instance
-    /// must not be used again.
-    pub async fn handle(&mut self, request: &Request) -> wasmtime::Result<Response> {
+    /// Runs one request through the guest. After an error the instance must
+    /// not be used again.
+    pub async fn handle(&mut self, request: &Request) -> Result<Response, CallError> {
+        self.served += 1;
+        let timeout = self.store.data().clock().timeout;
+        self.store.data_mut().start_call();
+        self.store.set_epoch_deadline(1);
         self.app
             .wasmhost_app_handler()
             .call_handle(&mut self.store, request)
             .await
+            .map_err(|error| classify(error, timeout))
+    }
+
+    /// Requests this instance has served.
+    pub fn served(&self) -> u64 {
+        self.served
+    }
+}
+
+fn classify(error: wasmtime::Error, timeout: Duration) -> CallError {
+    if error.downcast_ref::<TimedOut>().is_some() {
+        CallError::Timeout(timeout)
+    } else if let Some(OutOfMemory(limit)) = error.downcast_ref::<OutOfMemory>() {
+        CallError::MemoryLimit(*limit)
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        CallError::Trap(trap.to_string())
+    } else {
+        // Not a wasm trap code: a host error, named by its root cause.
+        CallError::Trap(error.root_cause().to_string())
     }
 }

@@ -8,7 +8,7 @@
 //! them, like mini-redis's broadcast shutdown.
 
 use std::io::Write;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,11 +18,13 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::cli::{Config, StoreUrl};
+use crate::dispatch::Board;
 use crate::guest::GuestApp;
 use crate::listener;
 use crate::state::TaskIdentity;
 use crate::store::MemoryStore;
 use crate::task::Task;
+use crate::watchdog;
 
 /// How often expired store entries are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,6 +40,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listeners[0].local_addr()?;
 
+    let board = Arc::new(Board::new(task_count, config.limits.max_pending));
+    let (stop_watchdog, watchdog_stop) = mpsc::channel();
+    let watchdog = watchdog::spawn(guest.engine().clone(), Arc::clone(&board), watchdog_stop)
+        .context("cannot start the watchdog thread")?;
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = mpsc::channel();
     let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -49,8 +56,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 count: config.tasks,
                 env: config.env.clone(),
                 store: store.clone(),
+                limits: config.limits,
             },
             guest: guest.clone(),
+            board: Arc::clone(&board),
             listener,
             shutdown: shutdown_rx.clone(),
         };
@@ -69,6 +78,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = started {
         let _ = shutdown_tx.send(true);
         join(threads);
+        drop(stop_watchdog);
+        let _ = watchdog.join();
         return Err(e);
     }
 
@@ -89,6 +100,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     })?;
     let _ = shutdown_tx.send(true);
     join(threads);
+    drop(stop_watchdog);
+    let _ = watchdog.join();
     info!("stopped");
     Ok(())
 }

@@ -11,6 +11,8 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use crate::guest::bindings::wasmhost::app::{store, task};
 use crate::guest_log::GuestLog;
+use crate::instance::{CallClock, MemoryLimiter};
+use crate::limits::TaskLimits;
 use crate::store::{MemoryStore, StoreError};
 
 /// Who a task is and what it shares; the same for every instance the task runs.
@@ -21,6 +23,7 @@ pub struct TaskIdentity {
     /// Environment variables the guest sees (`--env`).
     pub env: Vec<(String, String)>,
     pub store: MemoryStore,
+    pub limits: TaskLimits,
 }
 
 /// The data of one task's wasmtime `Store`.
@@ -28,6 +31,8 @@ pub struct TaskState {
     wasi: WasiCtx,
     table: ResourceTable,
     identity: TaskIdentity,
+    limiter: MemoryLimiter,
+    clock: CallClock,
 }
 
 impl TaskState {
@@ -41,8 +46,24 @@ impl TaskState {
         TaskState {
             wasi,
             table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(identity.limits.max_memory),
+            clock: CallClock::new(identity.limits.request_timeout),
             identity,
         }
+    }
+
+    pub fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+
+    /// The deadline of the call in progress (or of instantiation).
+    pub fn clock(&self) -> CallClock {
+        self.clock
+    }
+
+    /// Restarts the deadline clock for a new call.
+    pub fn start_call(&mut self) {
+        self.clock = CallClock::new(self.identity.limits.request_timeout);
     }
 }
 

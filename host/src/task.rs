@@ -3,33 +3,38 @@
 //! This is JXcore's task rebuilt (DESIGN.md section 11): the thread accepts
 //! connections from its own listening socket, serves them with hyper on a
 //! current-thread tokio runtime, and calls the guest inline on the same
-//! thread. No request crosses threads, which section 11 measured as the
-//! biggest cost a design can add. Requests on one task take turns on its
-//! instance; a trap answers 500 and swaps in a fresh instance.
+//! thread, so a request normally never crosses threads.
+//!
+//! The instance is leased to one call at a time. If a request finds it busy
+//! (a slow call that yielded), the request is handed to an idle task through
+//! the [`Board`] instead of waiting; this thread in turn runs requests other
+//! tasks handed off whenever its own instance is free. A failed call answers
+//! 500 (trap, memory) or 504 (timeout), and the instance is replaced before
+//! the task takes its next request.
 
+use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::LocalSet;
-use tracing::{Instrument, debug, error, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::guest::GuestApp;
+use crate::dispatch::{Board, Job};
+use crate::guest::{self, GuestApp};
 use crate::http::{self, Body};
-use crate::instance::TaskInstance;
+use crate::instance::{CallError, TaskInstance};
 use crate::state::TaskIdentity;
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pause after a failed accept (e.g. out of file descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -38,6 +43,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Task {
     pub identity: TaskIdentity,
     pub guest: GuestApp,
+    pub board: Arc<Board>,
     pub listener: std::net::TcpListener,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -75,6 +81,7 @@ impl Task {
         let Task {
             identity,
             guest,
+            board,
             listener,
             mut shutdown,
         } = self;
@@ -96,11 +103,20 @@ impl Task {
             }
         };
 
+        let limits = identity.limits;
         let worker = Rc::new(Worker {
-            instance: Mutex::new(instance),
+            slot: RefCell::new(Slot::Ready(instance)),
             guest,
+            board,
             identity,
+            restarts: Cell::new(0),
         });
+        tokio::task::spawn_local(Rc::clone(&worker).run_handed_off());
+
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header_size);
         let connections = GracefulShutdown::new();
         loop {
             tokio::select! {
@@ -113,9 +129,8 @@ impl Task {
                             let worker = Rc::clone(&worker);
                             async move { Ok::<_, Infallible>(worker.serve(request).await) }
                         });
-                        let connection = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service);
-                        let connection = connections.watch(connection);
+                        let connection = connections
+                            .watch(http.serve_connection(TokioIo::new(stream), service));
                         tokio::task::spawn_local(async move {
                             if let Err(e) = connection.await {
                                 debug!("connection ended: {e}");
@@ -133,11 +148,14 @@ impl Task {
 
         // Stop accepting, then let in-flight requests finish.
         drop(listener);
-        if tokio::time::timeout(DRAIN_TIMEOUT, connections.shutdown())
+        if tokio::time::timeout(limits.drain_timeout, connections.shutdown())
             .await
             .is_err()
         {
-            warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+            warn!(
+                "requests still in flight after the drain timeout of {:?}; closing them",
+                limits.drain_timeout
+            );
         }
     }
 }
@@ -155,34 +173,183 @@ impl Drop for ExitNotice {
     }
 }
 
+/// Where a task's instance is.
+enum Slot {
+    /// Free, ready for a call.
+    Ready(TaskInstance),
+    /// Leased to a call in progress.
+    Busy,
+    /// Lost with a call that was abandoned (its client went away); the next
+    /// lease instantiates a fresh one.
+    Empty,
+}
+
 /// The per-thread state every connection of a task shares.
 struct Worker {
-    instance: Mutex<TaskInstance>,
+    slot: RefCell<Slot>,
     guest: GuestApp,
+    board: Arc<Board>,
     identity: TaskIdentity,
+    restarts: Cell<u64>,
+}
+
+/// The task's instance, taken out of its slot for one call. Dropping the
+/// lease puts it back, or marks the slot empty if the call was abandoned.
+struct Lease<'a> {
+    worker: &'a Worker,
+    instance: Option<TaskInstance>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let worker = self.worker;
+        *worker.slot.borrow_mut() = match self.instance.take() {
+            Some(instance) => Slot::Ready(instance),
+            None => Slot::Empty,
+        };
+        worker.board.set_free(worker.index());
+        if worker.board.has_jobs() {
+            // Requests were handed off while we were busy: take one now.
+            worker.board.task(worker.index()).wake.notify_one();
+        }
+    }
 }
 
 impl Worker {
-    /// Answers one request with the task's instance.
+    fn index(&self) -> usize {
+        self.identity.id as usize
+    }
+
+    /// The instance, if no call has it.
+    fn lease(&self) -> Option<Lease<'_>> {
+        let instance = match std::mem::replace(&mut *self.slot.borrow_mut(), Slot::Busy) {
+            Slot::Ready(instance) => Some(instance),
+            Slot::Empty => None,
+            Slot::Busy => return None,
+        };
+        self.board.set_busy(self.index());
+        Some(Lease {
+            worker: self,
+            instance,
+        })
+    }
+
+    /// Answers one request from this task's connections.
     async fn serve(&self, request: Request<hyper::body::Incoming>) -> Response<Body> {
-        let request = match http::to_guest(request, http::MAX_BODY_BYTES).await {
+        let limits = &self.identity.limits;
+        let request = match http::to_guest(request, limits.max_body).await {
             Ok(request) => request,
             Err(answer) => return answer,
         };
-        let mut instance = self.instance.lock().await;
-        match instance.handle(&request).await {
-            Ok(response) => http::from_guest(response).unwrap_or_else(|e| {
-                warn!("guest returned an invalid response: {e}");
-                http::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-            }),
-            Err(trap) => {
-                warn!("guest trapped, replacing its instance: {trap:#}");
-                match TaskInstance::new(&self.guest, &self.identity).await {
-                    Ok(fresh) => *instance = fresh,
-                    Err(e) => error!("cannot replace the instance: {e:#}"),
-                }
-                http::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+        match self.lease() {
+            Some(lease) => self.call(lease, &request).await,
+            None => self.hand_off(request).await,
+        }
+    }
+
+    /// Our instance is busy: let an idle task answer.
+    async fn hand_off(&self, request: guest::Request) -> Response<Body> {
+        let (reply, answer) = oneshot::channel();
+        if self.board.submit(Job { request, reply }).is_err() {
+            let mut busy = http::plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
+            busy.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return busy;
+        }
+        // An error means the job was dropped, which only happens at shutdown.
+        answer.await.unwrap_or_else(|_| {
+            http::plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")
+        })
+    }
+
+    /// Runs requests other tasks handed off, whenever our instance is free.
+    async fn run_handed_off(self: Rc<Self>) {
+        let entry = self.board.task(self.index());
+        loop {
+            entry.wake.notified().await;
+            while let Some(lease) = self.lease() {
+                let Some(job) = self.board.take() else { break };
+                let response = self.call(lease, &job.request).await;
+                // The client may have gone; nothing to do then.
+                let _ = job.reply.send(response);
             }
         }
     }
+
+    /// Runs `request` on the leased instance and turns the outcome into a
+    /// response, replacing the instance if the call failed or it is due.
+    async fn call(&self, mut lease: Lease<'_>, request: &guest::Request) -> Response<Body> {
+        let mut instance = match lease.instance.take() {
+            Some(instance) => instance,
+            None => match self.instantiate("the last call was abandoned").await {
+                Some(instance) => instance,
+                None => return unavailable(),
+            },
+        };
+        let outcome = instance.handle(request).await;
+        let response = match outcome {
+            Ok(response) => http::from_guest(response).unwrap_or_else(|e| {
+                warn!(
+                    task = self.identity.id,
+                    "guest returned an invalid response: {e}"
+                );
+                internal_error()
+            }),
+            Err(failure) => {
+                let response = match failure {
+                    CallError::Timeout(_) => {
+                        http::plain(StatusCode::GATEWAY_TIMEOUT, "request timed out")
+                    }
+                    CallError::MemoryLimit(_) | CallError::Trap(_) => internal_error(),
+                };
+                match self.instantiate(&failure.to_string()).await {
+                    Some(fresh) => instance = fresh,
+                    None => return response,
+                }
+                response
+            }
+        };
+        if let Some(limit) = self.identity.limits.recycle_after
+            && instance.served() >= limit
+            && let Some(fresh) = self
+                .instantiate(&format!("recycled after {limit} requests"))
+                .await
+        {
+            instance = fresh;
+        }
+        lease.instance = Some(instance);
+        response
+    }
+
+    /// A fresh instance replacing one lost for `cause`; logged and counted.
+    async fn instantiate(&self, cause: &str) -> Option<TaskInstance> {
+        let restarts = self.restarts.get() + 1;
+        self.restarts.set(restarts);
+        let task = self.identity.id;
+        match TaskInstance::new(&self.guest, &self.identity).await {
+            Ok(instance) => {
+                if cause.starts_with("recycled") {
+                    info!(task, restarts, "instance replaced: {cause}");
+                } else {
+                    warn!(task, restarts, "instance replaced: guest {cause}");
+                }
+                Some(instance)
+            }
+            Err(e) => {
+                error!(
+                    task,
+                    restarts, "cannot replace the instance ({cause}): {e:#}"
+                );
+                None
+            }
+        }
+    }
+}
+
+fn internal_error() -> Response<Body> {
+    http::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+}
+
+fn unavailable() -> Response<Body> {
+    http::plain(StatusCode::SERVICE_UNAVAILABLE, "no instance available")
 }

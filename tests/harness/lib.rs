@@ -28,7 +28,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// The guest components the tests use, by package name.
-const GUESTS: [&str; 2] = ["guest-app", "test-app"];
+const GUESTS: [&str; 4] = ["guest-app", "test-app", "no-handler", "unknown-import"];
 
 /// The path of guest `package`'s component, building all guests on first use.
 pub fn guest(package: &str) -> PathBuf {
