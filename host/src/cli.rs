@@ -82,6 +82,10 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// Compile the app afresh instead of using wasmtime's cache of compiled code.
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// After SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
@@ -104,6 +108,8 @@ pub struct Config {
     pub store: StoreUrl,
     pub store_limits: Limits,
     pub limits: TaskLimits,
+    /// Keep compiled code in wasmtime's cache.
+    pub cache: bool,
 }
 
 impl From<Cli> for Config {
@@ -130,6 +136,7 @@ impl From<Cli> for Config {
                 header_timeout: cli.header_timeout,
                 drain_timeout: cli.drain_timeout,
             },
+            cache: !cli.no_cache,
         }
     }
 }

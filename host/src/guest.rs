@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Cache, Config, Engine};
 
 use crate::state::TaskState;
 
@@ -67,8 +67,10 @@ const WASM_MAGIC: [u8; 4] = *b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
 impl GuestApp {
-    /// Reads, compiles and links the component at `path`.
-    pub fn load(path: &Path) -> Result<Self, LoadError> {
+    /// Reads, compiles and links the component at `path`. With `cache`, the
+    /// compiled code is kept in wasmtime's cache (`~/.cache/wasmtime`), so a
+    /// restart with the same app skips compilation.
+    pub fn load(path: &Path, cache: bool) -> Result<Self, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_owned(),
             source,
@@ -84,7 +86,8 @@ impl GuestApp {
             });
         }
 
-        let engine = Engine::new(&engine_config()).map_err(|e| LoadError::Engine(one_line(&e)))?;
+        let engine =
+            Engine::new(&engine_config(cache)).map_err(|e| LoadError::Engine(one_line(&e)))?;
         let component = Component::new(&engine, &bytes).map_err(|e| LoadError::Invalid {
             path: path.to_owned(),
             reason: one_line(&e),
@@ -118,9 +121,19 @@ impl GuestApp {
     }
 }
 
-fn engine_config() -> Config {
+fn engine_config(cache: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    if cache {
+        // A cache that cannot be set up (no home directory, say) only costs
+        // start-up time, so it is a warning, not an error.
+        match Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::warn!("compiling without a cache: {e:#}"),
+        }
+    }
     // Deadlines and yields (see `instance` and `watchdog`).
     config.epoch_interruption(true);
     config

@@ -31,7 +31,7 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs the server until a shutdown signal, then drains it.
 pub fn run(config: Config) -> anyhow::Result<()> {
-    let guest = GuestApp::load(&config.app)?;
+    let guest = GuestApp::load(&config.app, config.cache)?;
     let store = match config.store {
         StoreUrl::Memory => MemoryStore::new(config.store_limits),
     };

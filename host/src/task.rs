@@ -110,6 +110,7 @@ impl Task {
             board,
             identity,
             restarts: Cell::new(0),
+            served: Cell::new(0),
         });
         tokio::task::spawn_local(Rc::clone(&worker).run_handed_off());
 
@@ -157,6 +158,12 @@ impl Task {
                 limits.drain_timeout
             );
         }
+        info!(
+            task = worker.identity.id,
+            served = worker.served.get(),
+            restarts = worker.restarts.get(),
+            "task stopped"
+        );
     }
 }
 
@@ -191,6 +198,8 @@ struct Worker {
     board: Arc<Board>,
     identity: TaskIdentity,
     restarts: Cell<u64>,
+    /// Requests this task's instances answered (its own and handed-off ones).
+    served: Cell<u64>,
 }
 
 /// The task's instance, taken out of its slot for one call. Dropping the
@@ -287,6 +296,7 @@ impl Worker {
             },
         };
         let outcome = instance.handle(request).await;
+        self.served.set(self.served.get() + 1);
         let response = match outcome {
             Ok(response) => http::from_guest(response).unwrap_or_else(|e| {
                 warn!(
@@ -326,12 +336,14 @@ impl Worker {
         let restarts = self.restarts.get() + 1;
         self.restarts.set(restarts);
         let task = self.identity.id;
+        let started = std::time::Instant::now();
         match TaskInstance::new(&self.guest, &self.identity).await {
             Ok(instance) => {
+                let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 if cause.starts_with("recycled") {
-                    info!(task, restarts, "instance replaced: {cause}");
+                    info!(task, restarts, took_us, "instance replaced: {cause}");
                 } else {
-                    warn!(task, restarts, "instance replaced: guest {cause}");
+                    warn!(task, restarts, took_us, "instance replaced: guest {cause}");
                 }
                 Some(instance)
             }
