@@ -14,7 +14,7 @@
 //! starts over, the shared store and the other tasks are untouched.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
 
@@ -92,28 +92,15 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// When the current call started and how long it may run.
-#[derive(Debug, Clone, Copy)]
-pub struct CallClock {
-    started: Instant,
-    timeout: Duration,
-}
-
-impl CallClock {
-    pub fn new(timeout: Duration) -> Self {
-        CallClock {
-            started: Instant::now(),
-            timeout,
-        }
-    }
-}
-
 /// What a running call does when the watchdog bumps the epoch.
 fn on_epoch(store: StoreContextMut<'_, TaskState>) -> wasmtime::Result<UpdateDeadline> {
-    let clock = store.data().clock();
-    let age = clock.started.elapsed();
-    if age >= clock.timeout {
-        return Err(TimedOut(clock.timeout).into());
+    let identity = store.data().identity();
+    // The task is marked busy for as long as its instance is leased (and
+    // while it is first instantiated), so that is the call's age.
+    let age = identity.board.busy_for(identity.id as usize);
+    let timeout = identity.limits.request_timeout;
+    if age >= timeout {
+        return Err(TimedOut(timeout).into());
     }
     if age >= SLOW_CALL {
         // Let the task's event loop run: it hands requests waiting behind
@@ -154,8 +141,7 @@ impl TaskInstance {
     /// not be used again.
     pub async fn handle(&mut self, request: &Request) -> Result<Response, CallError> {
         self.served += 1;
-        let timeout = self.store.data().clock().timeout;
-        self.store.data_mut().start_call();
+        let timeout = self.store.data().identity().limits.request_timeout;
         self.store.set_epoch_deadline(1);
         self.app
             .wasmhost_app_handler()

@@ -40,7 +40,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listeners[0].local_addr()?;
 
-    let board = Arc::new(Board::new(task_count, config.limits.max_pending));
+    let (board, inboxes) = Board::new(task_count, config.limits.max_pending);
+    let board = Arc::new(board);
     let (stop_watchdog, watchdog_stop) = mpsc::channel();
     let watchdog = watchdog::spawn(guest.engine().clone(), Arc::clone(&board), watchdog_stop)
         .context("cannot start the watchdog thread")?;
@@ -49,7 +50,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut threads = Vec::with_capacity(task_count);
-    for (id, listener) in (0..config.tasks).zip(listeners) {
+    for ((id, listener), inbox) in (0..config.tasks).zip(listeners).zip(inboxes) {
         let task = Task {
             identity: TaskIdentity {
                 id,
@@ -57,10 +58,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 env: config.env.clone(),
                 store: store.clone(),
                 limits: config.limits,
+                board: Arc::clone(&board),
             },
             guest: guest.clone(),
-            board: Arc::clone(&board),
             listener,
+            inbox,
             shutdown: shutdown_rx.clone(),
         };
         let thread = task

@@ -5,18 +5,20 @@
 //! and a handle to the store all tasks share. Following wasmtime's component
 //! examples, each imported WIT interface gets one `Host` impl here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::dispatch::Board;
 use crate::guest::bindings::wasmhost::app::{store, task};
 use crate::guest_log::GuestLog;
-use crate::instance::{CallClock, MemoryLimiter};
+use crate::instance::MemoryLimiter;
 use crate::limits::TaskLimits;
 use crate::store::{MemoryStore, StoreError};
 
 /// Who a task is and what it shares; the same for every instance the task runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TaskIdentity {
     pub id: u32,
     pub count: u32,
@@ -24,6 +26,8 @@ pub struct TaskIdentity {
     pub env: Vec<(String, String)>,
     pub store: MemoryStore,
     pub limits: TaskLimits,
+    /// Where the task marks itself busy, which also times its calls.
+    pub board: Arc<Board>,
 }
 
 /// The data of one task's wasmtime `Store`.
@@ -32,7 +36,6 @@ pub struct TaskState {
     table: ResourceTable,
     identity: TaskIdentity,
     limiter: MemoryLimiter,
-    clock: CallClock,
 }
 
 impl TaskState {
@@ -47,7 +50,6 @@ impl TaskState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(identity.limits.max_memory),
-            clock: CallClock::new(identity.limits.request_timeout),
             identity,
         }
     }
@@ -56,14 +58,8 @@ impl TaskState {
         &mut self.limiter
     }
 
-    /// The deadline of the call in progress (or of instantiation).
-    pub fn clock(&self) -> CallClock {
-        self.clock
-    }
-
-    /// Restarts the deadline clock for a new call.
-    pub fn start_call(&mut self) {
-        self.clock = CallClock::new(self.identity.limits.request_timeout);
+    pub fn identity(&self) -> &TaskIdentity {
+        &self.identity
     }
 }
 

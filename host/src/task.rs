@@ -25,7 +25,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::LocalSet;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -43,8 +43,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Task {
     pub identity: TaskIdentity,
     pub guest: GuestApp,
-    pub board: Arc<Board>,
     pub listener: std::net::TcpListener,
+    /// Connections other tasks accepted and handed to this one.
+    pub inbox: tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -81,14 +82,18 @@ impl Task {
         let Task {
             identity,
             guest,
-            board,
             listener,
+            mut inbox,
             mut shutdown,
         } = self;
+        let board = Arc::clone(&identity.board);
         let started = async {
             let listener = TcpListener::from_std(listener)?;
-            let instance = TaskInstance::new(&guest, &identity).await?;
-            anyhow::Ok((listener, instance))
+            // Busy while instantiating, so start-up code has a deadline too.
+            board.set_busy(identity.id as usize);
+            let instance = TaskInstance::new(&guest, &identity).await;
+            board.set_free(identity.id as usize);
+            anyhow::Ok((listener, instance?))
         };
         let (listener, instance) = match started.await {
             Ok(started) => {
@@ -107,7 +112,6 @@ impl Task {
         let worker = Rc::new(Worker {
             slot: RefCell::new(Slot::Ready(instance)),
             guest,
-            board,
             identity,
             restarts: Cell::new(0),
             served: Cell::new(0),
@@ -119,28 +123,61 @@ impl Task {
             .header_read_timeout(limits.header_timeout)
             .max_buf_size(limits.max_header_size);
         let connections = GracefulShutdown::new();
+        let index = worker.index();
+        let serve = |stream: TcpStream| {
+            // Small responses go out at once rather than waiting on Nagle.
+            let _ = stream.set_nodelay(true);
+            let worker = Rc::clone(&worker);
+            let service = service_fn(move |request| {
+                let worker = Rc::clone(&worker);
+                async move { Ok::<_, Infallible>(worker.serve(request).await) }
+            });
+            let connection =
+                connections.watch(http.serve_connection(TokioIo::new(stream), service));
+            let counted = Counted {
+                board: Arc::clone(&board),
+                task: index,
+            };
+            tokio::task::spawn_local(async move {
+                if let Err(e) = connection.await {
+                    debug!("connection ended: {e}");
+                }
+                drop(counted);
+            });
+        };
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => {
-                        // Small responses go out at once rather than waiting on Nagle.
-                        let _ = stream.set_nodelay(true);
-                        let worker = Rc::clone(&worker);
-                        let service = service_fn(move |request| {
-                            let worker = Rc::clone(&worker);
-                            async move { Ok::<_, Infallible>(worker.serve(request).await) }
-                        });
-                        let connection = connections
-                            .watch(http.serve_connection(TokioIo::new(stream), service));
-                        tokio::task::spawn_local(async move {
-                            if let Err(e) = connection.await {
-                                debug!("connection ended: {e}");
+                    Ok((stream, _peer)) => match board.place_connection(index) {
+                        None => serve(stream),
+                        Some(other) => match stream.into_std() {
+                            Ok(stream) => {
+                                if let Err(stream) = board.send_connection(other, stream) {
+                                    // That task is gone (shutting down): keep it.
+                                    board.connection_closed(other);
+                                    board.connection_opened(index);
+                                    match TcpStream::from_std(stream) {
+                                        Ok(stream) => serve(stream),
+                                        Err(e) => warn!("lost a connection: {e}"),
+                                    }
+                                }
                             }
-                        });
-                    }
+                            Err(e) => {
+                                board.connection_closed(other);
+                                warn!("cannot hand over a connection: {e}");
+                            }
+                        },
+                    },
                     Err(e) => {
                         warn!("accept failed: {e}");
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
+                Some(stream) = inbox.recv() => match TcpStream::from_std(stream) {
+                    Ok(stream) => serve(stream),
+                    Err(e) => {
+                        board.connection_closed(index);
+                        warn!("cannot take a connection from another task: {e}");
                     }
                 },
                 _ = shutdown.changed() => break,
@@ -164,6 +201,18 @@ impl Task {
             restarts = worker.restarts.get(),
             "task stopped"
         );
+    }
+}
+
+/// One open connection of a task, counted on the board until it closes.
+struct Counted {
+    board: Arc<Board>,
+    task: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.board.connection_closed(self.task);
     }
 }
 
@@ -195,7 +244,6 @@ enum Slot {
 struct Worker {
     slot: RefCell<Slot>,
     guest: GuestApp,
-    board: Arc<Board>,
     identity: TaskIdentity,
     restarts: Cell<u64>,
     /// Requests this task's instances answered (its own and handed-off ones).
@@ -216,10 +264,10 @@ impl Drop for Lease<'_> {
             Some(instance) => Slot::Ready(instance),
             None => Slot::Empty,
         };
-        worker.board.set_free(worker.index());
-        if worker.board.has_jobs() {
+        worker.board().set_free(worker.index());
+        if worker.board().has_jobs() {
             // Requests were handed off while we were busy: take one now.
-            worker.board.task(worker.index()).wake.notify_one();
+            worker.board().task(worker.index()).wake.notify_one();
         }
     }
 }
@@ -229,6 +277,10 @@ impl Worker {
         self.identity.id as usize
     }
 
+    fn board(&self) -> &Board {
+        &self.identity.board
+    }
+
     /// The instance, if no call has it.
     fn lease(&self) -> Option<Lease<'_>> {
         let instance = match std::mem::replace(&mut *self.slot.borrow_mut(), Slot::Busy) {
@@ -236,7 +288,7 @@ impl Worker {
             Slot::Empty => None,
             Slot::Busy => return None,
         };
-        self.board.set_busy(self.index());
+        self.board().set_busy(self.index());
         Some(Lease {
             worker: self,
             instance,
@@ -259,7 +311,7 @@ impl Worker {
     /// Our instance is busy: let an idle task answer.
     async fn hand_off(&self, request: guest::Request) -> Response<Body> {
         let (reply, answer) = oneshot::channel();
-        if self.board.submit(Job { request, reply }).is_err() {
+        if self.board().submit(Job { request, reply }).is_err() {
             let mut busy = http::plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
             busy.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -273,11 +325,13 @@ impl Worker {
 
     /// Runs requests other tasks handed off, whenever our instance is free.
     async fn run_handed_off(self: Rc<Self>) {
-        let entry = self.board.task(self.index());
+        let entry = self.board().task(self.index());
         loop {
             entry.wake.notified().await;
             while let Some(lease) = self.lease() {
-                let Some(job) = self.board.take() else { break };
+                let Some(job) = self.board().take() else {
+                    break;
+                };
                 let response = self.call(lease, &job.request).await;
                 // The client may have gone; nothing to do then.
                 let _ = job.reply.send(response);

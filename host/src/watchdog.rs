@@ -8,7 +8,8 @@
 //! callback (see [`crate::instance`]) then decides for itself: a young call
 //! just continues, a slow one yields to its event loop (so its task can hand
 //! waiting requests to idle tasks), and one past the request timeout is
-//! stopped.
+//! stopped. It also keeps the board's coarse clock, so the request path never
+//! reads the system clock.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -36,6 +37,7 @@ pub fn spawn(
         .name("watchdog".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(TICK) {
+                board.tick();
                 if board.any_busy_for(slow_ms) {
                     engine.increment_epoch();
                 }

@@ -49,14 +49,31 @@ pub mod bindings {
     });
 }
 
+thread_local! {
+    /// The task id and count never change for an instance, so they are asked
+    /// of the host once rather than on every request.
+    static TASK: std::cell::OnceCell<(u32, u32)> = const { std::cell::OnceCell::new() };
+}
+
+fn task() -> (u32, u32) {
+    TASK.with(|task| {
+        *task.get_or_init(|| {
+            (
+                bindings::wasmhost::app::task::task_id(),
+                bindings::wasmhost::app::task::task_count(),
+            )
+        })
+    })
+}
+
 /// This task's id, `0..task_count()`, like JXcore's `process.threadId`.
 pub fn task_id() -> u32 {
-    bindings::wasmhost::app::task::task_id()
+    task().0
 }
 
 /// How many tasks the host runs.
 pub fn task_count() -> u32 {
-    bindings::wasmhost::app::task::task_count()
+    task().1
 }
 
 /// Exports an app from this crate. Give it a function that builds the

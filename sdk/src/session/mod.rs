@@ -214,14 +214,21 @@ impl Session {
     /// A session that is never stored, for apps without sessions.
     pub(crate) fn detached() -> Self {
         let options = SessionOptions::new("");
-        Session::fresh(String::new(), options.cookie, None)
+        Session::fresh(options.cookie, None, SystemTime::now())
     }
 
-    fn fresh(id: String, mut cookie: SessionCookie, options: Option<Rc<SessionOptions>>) -> Self {
-        cookie.reset_max_age(SystemTime::now());
+    /// A new, empty session. Its id is drawn only when it is first needed
+    /// (saved, sent or asked for), so a request that leaves a new session
+    /// untouched costs no random numbers.
+    fn fresh(
+        mut cookie: SessionCookie,
+        options: Option<Rc<SessionOptions>>,
+        now: SystemTime,
+    ) -> Self {
+        cookie.reset_max_age(now);
         Session {
-            original_id: id.clone(),
-            id,
+            original_id: String::new(),
+            id: String::new(),
             data: Map::new(),
             cookie,
             options,
@@ -231,9 +238,13 @@ impl Session {
         }
     }
 
-    /// The session id (what the cookie carries, signed).
-    pub fn id(&self) -> &str {
-        &self.id
+    /// The session id (what the cookie carries, signed); a new session gets
+    /// its id here if it has none yet.
+    pub fn id(&mut self) -> Result<&str, SessionError> {
+        if self.id.is_empty() {
+            self.id = new_id()?;
+        }
+        Ok(&self.id)
     }
 
     /// The value of field `key`, decoded; none if absent or of another type.
@@ -283,7 +294,10 @@ impl Session {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         // The id changes even if the old session cannot be removed, so a
         // login never keeps an id an attacker may have planted.
-        let removed = store::remove(&options.key(&self.id));
+        let removed = match self.id.is_empty() {
+            true => Ok(()),
+            false => store::remove(&options.key(&self.id)),
+        };
         self.id = new_id()?;
         self.data.clear();
         self.cookie = options.cookie.clone();
@@ -296,7 +310,9 @@ impl Session {
     /// at the end of this request (do this on logout).
     pub fn destroy(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
-        store::remove(&options.key(&self.id))?;
+        if !self.id.is_empty() {
+            store::remove(&options.key(&self.id))?;
+        }
         self.destroyed = true;
         Ok(())
     }
@@ -305,7 +321,8 @@ impl Session {
     /// end of the request when needed).
     pub fn save(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
-        self.write(&options)?;
+        self.id()?;
+        self.write(&options, SystemTime::now())?;
         self.saved_data = Some(self.data.clone());
         Ok(())
     }
@@ -313,6 +330,9 @@ impl Session {
     /// Reloads the session's fields from the store.
     pub fn reload(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
+        if self.id.is_empty() {
+            return Err(SessionError::NotFound);
+        }
         let stored = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
         self.data = stored.data;
         self.cookie = stored.cookie;
@@ -342,16 +362,14 @@ impl Session {
 
     /// The store TTL for this session: until the cookie expires (zero if it
     /// has), or connect-redis's default of a day for a browser-session cookie.
-    fn ttl(&self) -> Duration {
-        self.cookie
-            .remaining(SystemTime::now())
-            .unwrap_or(DEFAULT_TTL)
+    fn ttl(&self, now: SystemTime) -> Duration {
+        self.cookie.remaining(now).unwrap_or(DEFAULT_TTL)
     }
 
     /// Writes the session to the store with a TTL that ends with the cookie.
-    fn write(&self, options: &SessionOptions) -> Result<(), StoreError> {
+    fn write(&self, options: &SessionOptions, now: SystemTime) -> Result<(), StoreError> {
         let key = options.key(&self.id);
-        match self.ttl() {
+        match self.ttl(now) {
             Duration::ZERO => store::remove(&key),
             ttl => store::set(&key, &self.to_json(), Some(ttl)),
         }
@@ -359,9 +377,9 @@ impl Session {
 
     /// Renews the stored session's TTL without rewriting it, as
     /// connect-redis's `touch` does (so a concurrent change is not undone).
-    fn renew(&self, options: &SessionOptions) -> Result<(), StoreError> {
+    fn renew(&self, options: &SessionOptions, now: SystemTime) -> Result<(), StoreError> {
         let key = options.key(&self.id);
-        match self.ttl() {
+        match self.ttl(now) {
             Duration::ZERO => store::remove(&key),
             ttl => store::touch(&key, Some(ttl)).map(|_| ()),
         }
@@ -411,6 +429,8 @@ pub(crate) struct SessionLayer {
 pub(crate) struct Ticket {
     /// The verified id the request's cookie carried, if any.
     cookie_id: Option<String>,
+    /// The time the request started, read once (reading it is a host call).
+    now: SystemTime,
     /// Whether the client reached us over HTTPS (for secure cookies).
     secure_request: bool,
 }
@@ -446,6 +466,7 @@ impl SessionLayer {
             Some(id) => read(options, id).map_err(|e| store_failure(&e))?,
             None => None,
         };
+        let now = SystemTime::now();
         let session = match (stored, &cookie_id) {
             (Some(Stored { data, cookie }), Some(id)) => Session {
                 id: id.clone(),
@@ -457,18 +478,13 @@ impl SessionLayer {
                 options: Some(Rc::clone(options)),
                 destroyed: false,
             },
-            _ => {
-                let id = new_id().map_err(|e| {
-                    eprintln!("wasmhost-sdk: {e}");
-                    Response::text("internal server error").with_status(500)
-                })?;
-                Session::fresh(id, options.cookie.clone(), Some(Rc::clone(options)))
-            }
+            _ => Session::fresh(options.cookie.clone(), Some(Rc::clone(options)), now),
         };
         Ok((
             session,
             Ticket {
                 cookie_id,
+                now,
                 secure_request,
             },
         ))
@@ -484,13 +500,14 @@ impl SessionLayer {
     ) -> Response {
         let Ticket {
             cookie_id,
+            now,
             secure_request,
         } = ticket;
         if session.destroyed {
             return response;
         }
         let options = &self.options;
-        session.touch();
+        session.cookie.reset_max_age(now);
         let known = cookie_id.as_deref() == Some(session.id.as_str());
         let modified = session.is_modified();
 
@@ -499,11 +516,22 @@ impl SessionLayer {
         } else {
             !session.is_saved()
         };
+        let should_set_cookie = if known {
+            options.rolling || (session.cookie.expires.is_some() && modified)
+        } else {
+            options.save_uninitialized || modified
+        };
+        if (should_save || should_set_cookie)
+            && let Err(error) = session.id()
+        {
+            eprintln!("wasmhost-sdk: {error}");
+            return Response::text("internal server error").with_status(500);
+        }
         // A known session that need not be saved is touched: its TTL renewed.
         let stored = if should_save {
-            session.write(options)
+            session.write(options, now)
         } else if known {
-            session.renew(options)
+            session.renew(options, now)
         } else {
             Ok(())
         };
@@ -511,11 +539,6 @@ impl SessionLayer {
             return store_failure(&error);
         }
 
-        let should_set_cookie = if known {
-            options.rolling || (session.cookie.expires.is_some() && modified)
-        } else {
-            options.save_uninitialized || modified
-        };
         let secure_only = session.cookie.secure == Some(true);
         if should_set_cookie && (!secure_only || secure_request) {
             let signed = format!("s:{}", sign(&session.id, &options.secrets[0]));
