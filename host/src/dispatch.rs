@@ -53,9 +53,6 @@ pub struct TaskEntry {
 /// The shared state of all tasks: their entries and the hand-off queue.
 pub struct Board {
     origin: Instant,
-    /// Milliseconds since `origin`, advanced by the watchdog every tick: a
-    /// clock the request path reads without a system call.
-    clock_ms: AtomicU64,
     tasks: Vec<TaskEntry>,
     queue: Mutex<VecDeque<Job>>,
     /// `queue.len()`, readable without the lock on every request's way out.
@@ -83,7 +80,6 @@ impl Board {
             .unzip();
         let board = Board {
             origin: Instant::now(),
-            clock_ms: AtomicU64::new(0),
             tasks: entries,
             queue: Mutex::new(VecDeque::new()),
             queued: AtomicUsize::new(0),
@@ -126,37 +122,27 @@ impl Board {
             .map_err(|returned| returned.0)
     }
 
-    /// Milliseconds since the board was made, read from the clock.
-    fn precise_ms(&self) -> u64 {
+    /// Milliseconds since the board was made (the vDSO clock: no system call).
+    fn now_ms(&self) -> u64 {
         u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Milliseconds since the board was made, as of the last [`Board::tick`].
-    fn coarse_ms(&self) -> u64 {
-        self.clock_ms.load(Ordering::Relaxed)
-    }
-
-    /// Advances the coarse clock (the watchdog calls this every tick).
-    pub fn tick(&self) {
-        self.clock_ms.store(self.precise_ms(), Ordering::Relaxed);
     }
 
     pub fn task(&self, id: usize) -> &TaskEntry {
         &self.tasks[id]
     }
 
-    /// Marks task `id` busy from now (to the watchdog's tick).
+    /// Marks task `id` busy from now.
     pub fn set_busy(&self, id: usize) {
         self.tasks[id]
             .busy_since
-            .store(self.coarse_ms() + 1, Ordering::Relaxed);
+            .store(self.now_ms() + 1, Ordering::Relaxed);
     }
 
     /// How long task `id` has been busy; zero if it is free.
     pub fn busy_for(&self, id: usize) -> Duration {
         match self.tasks[id].busy_since.load(Ordering::Relaxed) {
             0 => Duration::ZERO,
-            since => Duration::from_millis(self.precise_ms().saturating_sub(since - 1)),
+            since => Duration::from_millis(self.now_ms().saturating_sub(since - 1)),
         }
     }
 
@@ -167,7 +153,7 @@ impl Board {
 
     /// Whether any task has been busy for at least `ms` milliseconds.
     pub fn any_busy_for(&self, ms: u64) -> bool {
-        let now = self.precise_ms();
+        let now = self.now_ms();
         self.tasks.iter().any(|task| {
             let since = task.busy_since.load(Ordering::Relaxed);
             since != 0 && now.saturating_sub(since - 1) >= ms
@@ -271,7 +257,6 @@ mod tests {
     fn busy_time_is_tracked() {
         let (board, _inboxes) = Board::new(2, 1);
         assert!(!board.any_busy_for(0));
-        board.tick();
         board.set_busy(1);
         assert!(board.any_busy_for(0));
         std::thread::sleep(Duration::from_millis(15));

@@ -1,0 +1,76 @@
+//! Measures what one guest call costs without any networking: the warm-call
+//! cost of a persistent instance and the cost of a fresh instance.
+//!
+//! `cargo run --release -p wasmhost --example call_cost -- target/wasm32-wasip2/release/guest_app.wasm [path]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmhost::dispatch::Board;
+use wasmhost::guest::{GuestApp, Request};
+use wasmhost::instance::TaskInstance;
+use wasmhost::limits::TaskLimits;
+use wasmhost::state::TaskIdentity;
+use wasmhost::store::{Limits, MemoryStore};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let app = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: call_cost APP.wasm [PATH]"))?;
+    let path = args.next().unwrap_or_else(|| "/".to_owned());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let guest = GuestApp::load(app.as_ref(), true)?;
+        let (board, _inboxes) = Board::new(1, 1);
+        let identity = TaskIdentity {
+            id: 0,
+            count: 1,
+            env: Vec::new(),
+            store: MemoryStore::new(Limits::default()),
+            limits: TaskLimits::default(),
+            board: Arc::new(board),
+        };
+        let request = Request {
+            method: "GET".into(),
+            path_with_query: path.clone(),
+            headers: vec![("host".into(), "127.0.0.1:8080".into())],
+            body: Vec::new(),
+        };
+
+        let mut instance = TaskInstance::new(&guest, &identity).await?;
+        for _ in 0..10_000 {
+            instance
+                .handle(&request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let calls = 200_000;
+        let started = Instant::now();
+        for _ in 0..calls {
+            instance
+                .handle(&request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let per_call = started.elapsed() / calls;
+        println!("warm call of GET {path}: {:.2} µs", micros(per_call));
+
+        let fresh = 2_000;
+        let started = Instant::now();
+        for _ in 0..fresh {
+            TaskInstance::new(&guest, &identity).await?;
+        }
+        println!(
+            "fresh instance: {:.2} µs",
+            micros(started.elapsed() / fresh)
+        );
+        anyhow::Ok(())
+    })
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
