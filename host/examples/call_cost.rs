@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let guest = GuestApp::load(app.as_ref(), true)?;
-        let (board, _inboxes) = Board::new(1, 1);
+        let board = Board::new(1, 1);
         let identity = TaskIdentity {
             id: 0,
             count: 1,

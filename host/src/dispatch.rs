@@ -1,125 +1,58 @@
-//! Work conservation: who is busy, and handing requests from a busy task to
-//! an idle one.
+//! The board every task shares: who is busy, since when, and how many
+//! requests wait for a free instance.
 //!
-//! A request normally runs on the task that accepted its connection, with no
-//! hop between threads. But while a task's instance is busy with a slow call
-//! (which yields to the event loop now and then, see [`crate::watchdog`]),
-//! requests arriving on that task's other connections would wait behind it.
-//! Instead they are queued here and an idle task runs them on its own
-//! instance and sends the answer back: a hop only when it saves waiting.
+//! A request normally runs on the instance of its connection's task. If that
+//! instance is busy (a slow call that yielded, or a call of another
+//! connection on another thread), it runs on any free instance instead, on
+//! the thread it is already on: no hop, no waiting behind a slow handler.
+//! Only when every instance is busy does it wait, and only up to
+//! `--max-pending` requests may wait; past that, 503.
 //!
-//! The queue is bounded (`--max-pending`): past it a request is refused with
-//! 503 rather than growing memory without bound.
-//!
-//! Connections are balanced here too. The kernel hashes new connections over
-//! the tasks' SO_REUSEPORT sockets, which leaves long-lived keep-alive
-//! connections unevenly spread (12 and 20 of 32 is common), and then one task
-//! is saturated while another idles. A task that accepts a connection while
-//! it holds two more than the least-loaded task passes the connection there:
-//! one hop per connection, never per request.
+//! The watchdog reads the busy times to find slow calls, and each call's
+//! epoch callback reads its own to enforce the request timeout.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hyper::Response;
-use std::net::TcpStream;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio::sync::{Notify, oneshot};
-
-use crate::guest;
-use crate::http::Body;
-
-/// One request handed off, with where its answer goes.
-pub struct Job {
-    pub request: guest::Request,
-    pub reply: oneshot::Sender<Response<Body>>,
-}
+use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
 
 /// What every task publishes about itself.
-pub struct TaskEntry {
+struct TaskEntry {
     /// 0 while the task's instance is free; otherwise 1 + the milliseconds
-    /// (since [`Board::now_ms`]'s origin) at which it became busy.
+    /// (since the board's origin) at which it became busy.
     busy_since: AtomicU64,
-    /// Wakes the task's hand-off loop.
-    pub wake: Notify,
-    /// Open connections the task serves.
-    connections: AtomicUsize,
-    /// Where other tasks send connections for this one.
-    inbox: UnboundedSender<TcpStream>,
+    /// Requests its instances answered.
+    served: AtomicU64,
 }
 
-/// The shared state of all tasks: their entries and the hand-off queue.
 pub struct Board {
     origin: Instant,
     tasks: Vec<TaskEntry>,
-    queue: Mutex<VecDeque<Job>>,
-    /// `queue.len()`, readable without the lock on every request's way out.
-    queued: AtomicUsize,
-    capacity: usize,
-    /// Where the search for an idle task starts, so hand-offs spread out.
-    next: AtomicUsize,
+    /// One permit per free instance.
+    free: Semaphore,
+    /// Requests waiting for a permit.
+    waiting: AtomicUsize,
+    max_pending: usize,
 }
 
+/// Every instance is busy and `--max-pending` requests already wait.
+#[derive(Debug)]
+pub struct Full;
+
 impl Board {
-    /// A board for `tasks` tasks with room for `capacity` waiting requests,
-    /// and each task's inbox of handed-over connections.
-    pub fn new(tasks: usize, capacity: usize) -> (Self, Vec<UnboundedReceiver<TcpStream>>) {
-        let (entries, inboxes) = (0..tasks)
-            .map(|_| {
-                let (inbox, receiver) = unbounded_channel();
-                let entry = TaskEntry {
-                    busy_since: AtomicU64::new(0),
-                    wake: Notify::new(),
-                    connections: AtomicUsize::new(0),
-                    inbox,
-                };
-                (entry, receiver)
-            })
-            .unzip();
-        let board = Board {
+    pub fn new(tasks: usize, max_pending: usize) -> Self {
+        Board {
             origin: Instant::now(),
-            tasks: entries,
-            queue: Mutex::new(VecDeque::new()),
-            queued: AtomicUsize::new(0),
-            capacity,
-            next: AtomicUsize::new(0),
-        };
-        (board, inboxes)
-    }
-
-    /// Decides who serves a connection task `me` just accepted: `None` for
-    /// `me`, or the least-loaded task if `me` holds two or more connections
-    /// more. The chosen task's count is raised at once, so a burst spreads.
-    pub fn place_connection(&self, me: usize) -> Option<usize> {
-        let count = |task: &TaskEntry| task.connections.load(Ordering::Relaxed);
-        let mine = count(&self.tasks[me]);
-        let (least, fewest) = self
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, task)| (i, count(task)))
-            .min_by_key(|&(_, n)| n)?;
-        let chosen = if mine >= fewest + 2 { least } else { me };
-        self.connection_opened(chosen);
-        (chosen != me).then_some(chosen)
-    }
-
-    pub fn connection_opened(&self, task: usize) {
-        self.tasks[task].connections.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn connection_closed(&self, task: usize) {
-        self.tasks[task].connections.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Sends a connection to `task`; gives it back if that task has stopped.
-    pub fn send_connection(&self, task: usize, stream: TcpStream) -> Result<(), TcpStream> {
-        self.tasks[task]
-            .inbox
-            .send(stream)
-            .map_err(|returned| returned.0)
+            tasks: (0..tasks)
+                .map(|_| TaskEntry {
+                    busy_since: AtomicU64::new(0),
+                    served: AtomicU64::new(0),
+                })
+                .collect(),
+            free: Semaphore::new(tasks),
+            waiting: AtomicUsize::new(0),
+            max_pending,
+        }
     }
 
     /// Milliseconds since the board was made (the vDSO clock: no system call).
@@ -127,8 +60,21 @@ impl Board {
         u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    pub fn task(&self, id: usize) -> &TaskEntry {
-        &self.tasks[id]
+    /// A claim on one free instance: at once if one is free, else after
+    /// waiting in line, unless the line is full.
+    pub async fn claim(&self) -> Result<SemaphorePermit<'_>, Full> {
+        match self.free.try_acquire() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(Full),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full);
+        }
+        let permit = self.free.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| Full)
     }
 
     /// Marks task `id` busy from now.
@@ -138,17 +84,17 @@ impl Board {
             .store(self.now_ms() + 1, Ordering::Relaxed);
     }
 
+    /// Marks task `id` free.
+    pub fn set_free(&self, id: usize) {
+        self.tasks[id].busy_since.store(0, Ordering::Relaxed);
+    }
+
     /// How long task `id` has been busy; zero if it is free.
     pub fn busy_for(&self, id: usize) -> Duration {
         match self.tasks[id].busy_since.load(Ordering::Relaxed) {
             0 => Duration::ZERO,
             since => Duration::from_millis(self.now_ms().saturating_sub(since - 1)),
         }
-    }
-
-    /// Marks task `id` free.
-    pub fn set_free(&self, id: usize) {
-        self.tasks[id].busy_since.store(0, Ordering::Relaxed);
     }
 
     /// Whether any task has been busy for at least `ms` milliseconds.
@@ -160,41 +106,14 @@ impl Board {
         })
     }
 
-    /// Queues a job and wakes an idle task, or gives the job back if the
-    /// queue is full.
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
-        {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            if queue.len() >= self.capacity {
-                return Err(job);
-            }
-            queue.push_back(job);
-            self.queued.store(queue.len(), Ordering::Release);
-        }
-        // Wake one idle task; if none is idle, the first task to finish its
-        // call finds the job (see `has_jobs`).
-        let count = self.tasks.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Some(idle) = (0..count)
-            .map(|i| &self.tasks[(start + i) % count])
-            .find(|task| task.busy_since.load(Ordering::Relaxed) == 0)
-        {
-            idle.wake.notify_one();
-        }
-        Ok(())
+    /// Counts one request answered by task `id`.
+    pub fn count_served(&self, id: usize) {
+        self.tasks[id].served.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The oldest job whose client still waits.
-    pub fn take(&self) -> Option<Job> {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let job = std::iter::from_fn(|| queue.pop_front()).find(|job| !job.reply.is_closed());
-        self.queued.store(queue.len(), Ordering::Release);
-        job
-    }
-
-    /// Whether jobs are waiting (cheap: no lock).
-    pub fn has_jobs(&self) -> bool {
-        self.queued.load(Ordering::Acquire) > 0
+    /// Requests answered by task `id`.
+    pub fn served(&self, id: usize) -> u64 {
+        self.tasks[id].served.load(Ordering::Relaxed)
     }
 }
 
@@ -202,60 +121,27 @@ impl Board {
 mod tests {
     use super::*;
 
-    fn job() -> (Job, oneshot::Receiver<Response<Body>>) {
-        let (reply, rx) = oneshot::channel();
-        let request = guest::Request {
-            method: "GET".into(),
-            path_with_query: "/".into(),
-            headers: Vec::new(),
-            body: Vec::new(),
+    #[tokio::test(flavor = "current_thread")]
+    async fn claims_wait_in_a_bounded_line() {
+        let board = std::sync::Arc::new(Board::new(1, 1));
+        let first = board.claim().await.unwrap();
+        // The line holds one waiter; a second waiter is refused.
+        let waiter = {
+            let board = std::sync::Arc::clone(&board);
+            tokio::spawn(async move { board.claim().await.map(drop).is_ok() })
         };
-        (Job { request, reply }, rx)
-    }
-
-    #[test]
-    fn the_queue_is_bounded() {
-        let (board, _inboxes) = Board::new(2, 2);
-        let (a, _ra) = job();
-        let (b, _rb) = job();
-        let (c, _rc) = job();
-        assert!(board.submit(a).is_ok());
-        assert!(board.submit(b).is_ok());
-        assert!(board.submit(c).is_err());
-        assert!(board.has_jobs());
-        assert!(board.take().is_some());
-        assert!(board.take().is_some());
-        assert!(!board.has_jobs());
-    }
-
-    #[test]
-    fn jobs_whose_client_left_are_skipped() {
-        let (board, _inboxes) = Board::new(1, 4);
-        let (gone, rx) = job();
-        drop(rx);
-        let (waiting, _rx) = job();
-        board.submit(gone).ok();
-        board.submit(waiting).ok();
-        assert!(board.take().is_some_and(|job| !job.reply.is_closed()));
-        assert!(board.take().is_none());
-    }
-
-    #[test]
-    fn connections_go_to_the_least_loaded_task() {
-        let (board, _inboxes) = Board::new(3, 1);
-        // Task 0 accepts everything; it keeps a lead of at most two.
-        let placed: Vec<Option<usize>> = (0..6).map(|_| board.place_connection(0)).collect();
-        assert_eq!(placed, [None, None, Some(1), Some(2), None, Some(1)]);
-        // Counts are now 3, 2, 1.
-        board.connection_closed(1);
-        board.connection_closed(1);
-        assert_eq!(board.place_connection(2), None, "1 is not two more than 0");
-        assert_eq!(board.place_connection(0), Some(1));
+        tokio::task::yield_now().await;
+        assert!(board.claim().await.is_err());
+        drop(first);
+        assert!(
+            waiter.await.unwrap(),
+            "the waiter got the instance once it was free"
+        );
     }
 
     #[test]
     fn busy_time_is_tracked() {
-        let (board, _inboxes) = Board::new(2, 1);
+        let board = Board::new(2, 1);
         assert!(!board.any_busy_for(0));
         board.set_busy(1);
         assert!(board.any_busy_for(0));

@@ -5,16 +5,15 @@
 //! library owns everything else so that tests and benchmarks can reuse it.
 //!
 //! - [`cli`]: the command line and the [`Config`] it produces.
-//! - [`dispatch`]: who is busy, and handing requests from busy tasks to idle ones.
+//! - [`dispatch`]: the board: who is busy, and the bounded line for free instances.
 //! - [`guest`]: loading and checking the guest component, once per process.
-//! - [`task`]: one task thread: its event loop, its instance, its connections.
+//! - [`task`]: the tasks' persistent instances, and running a request on one.
 //! - [`http`]: converting hyper requests and responses to the WIT records.
 //! - [`instance`]: one task's persistent instance, replaced after a trap.
 //! - [`limits`]: deadlines, memory, recycling, queue and HTTP limits.
 //! - [`store`]: the shared session store (memory backend with TTL and limits).
 //! - [`state`]: what each wasmtime `Store` holds, and the host side of the WIT imports.
 //! - [`guest_log`]: guest stdout/stderr into the host's log, tagged with the task.
-//! - [`listener`]: one listening socket per task, so the kernel spreads connections.
 //! - [`server`]: start-up, readiness, signals and graceful shutdown.
 //! - [`watchdog`]: advances the epoch when a call is slow, for deadlines and yields.
 
@@ -25,7 +24,6 @@ pub mod guest_log;
 pub mod http;
 pub mod instance;
 pub mod limits;
-pub mod listener;
 pub mod server;
 pub mod state;
 pub mod store;
