@@ -33,14 +33,38 @@ fn main() -> anyhow::Result<()> {
             limits: TaskLimits::default(),
             board: Arc::new(board),
         };
+        let mut instance = TaskInstance::new(&guest, &identity).await?;
+        // With `cookie` as the path's prefix, call with the session `GET /set` made.
+        let (path, cookie) = match path.strip_prefix("cookie:") {
+            Some(path) => {
+                let set = Request {
+                    method: "GET".into(),
+                    path_with_query: "/set".into(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                };
+                let response = instance
+                    .handle(&set)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let cookie = response
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == "set-cookie")
+                    .and_then(|(_, value)| value.split(';').next())
+                    .map(str::to_owned);
+                (path.to_owned(), cookie)
+            }
+            None => (path, None),
+        };
+        let mut headers = vec![("host".to_owned(), "127.0.0.1:8080".to_owned())];
+        headers.extend(cookie.map(|cookie| ("cookie".to_owned(), cookie)));
         let request = Request {
             method: "GET".into(),
             path_with_query: path.clone(),
-            headers: vec![("host".into(), "127.0.0.1:8080".into())],
+            headers,
             body: Vec::new(),
         };
-
-        let mut instance = TaskInstance::new(&guest, &identity).await?;
         for _ in 0..10_000 {
             instance
                 .handle(&request)

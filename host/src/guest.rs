@@ -136,6 +136,11 @@ fn engine_config(cache: bool) -> Config {
     }
     // Deadlines and yields (see `instance` and `watchdog`).
     config.epoch_interruption(true);
+    // `WASMHOST_PERFMAP=1` writes /tmp/perf-<pid>.map so `perf` can name
+    // guest functions (see BENCHMARKS.md).
+    if std::env::var_os("WASMHOST_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::dispatch::Board;
-use crate::guest::bindings::wasmhost::app::{store, task};
+use crate::guest::bindings::wasmhost::app::{crypto, store, task};
 use crate::guest_log::GuestLog;
 use crate::instance::MemoryLimiter;
 use crate::limits::TaskLimits;
@@ -79,6 +81,16 @@ impl task::Host for TaskState {
 
     fn task_count(&mut self) -> u32 {
         self.identity.count
+    }
+}
+
+impl crypto::Host for TaskState {
+    fn hmac_sha256(&mut self, key: Vec<u8>, message: Vec<u8>) -> Vec<u8> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(&message);
+        mac.finalize().into_bytes().to_vec()
     }
 }
 

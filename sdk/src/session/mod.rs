@@ -201,12 +201,15 @@ pub struct Session {
     data: Map<String, Value>,
     cookie: SessionCookie,
     options: Option<Rc<SessionOptions>>,
-    /// The id this request started with, and the data it had then.
+    /// The id this request started with.
     original_id: String,
-    original_data: Map<String, Value>,
-    /// The data as last known to be stored, if this request knows it (loaded
-    /// with `resave` off, or saved explicitly). express's `savedHash`.
-    saved_data: Option<Map<String, Value>>,
+    /// Whether the fields changed since the session was loaded or made
+    /// (express-session compares hashes; a flag set on real changes is the
+    /// same answer without copying the fields).
+    changed: bool,
+    /// Whether the store is known to hold exactly these fields: none if
+    /// unknown (express's `savedHash` unset), else whether it still does.
+    saved: Option<bool>,
     destroyed: bool,
 }
 
@@ -232,8 +235,8 @@ impl Session {
             data: Map::new(),
             cookie,
             options,
-            original_data: Map::new(),
-            saved_data: None,
+            changed: false,
+            saved: None,
             destroyed: false,
         }
     }
@@ -262,14 +265,27 @@ impl Session {
     /// Sets field `key`. The name `cookie` is express-session's own and is
     /// ignored here; use [`Session::cookie_mut`].
     pub fn set(&mut self, key: &str, value: impl Into<Value>) {
-        if key != "cookie" {
-            self.data.insert(key.to_owned(), value.into());
+        let value = value.into();
+        if key != "cookie" && self.data.get(key) != Some(&value) {
+            self.data.insert(key.to_owned(), value);
+            self.mark_changed();
         }
     }
 
     /// Removes field `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.data.shift_remove(key)
+        let removed = self.data.remove(key);
+        if removed.is_some() {
+            self.mark_changed();
+        }
+        removed
+    }
+
+    fn mark_changed(&mut self) {
+        self.changed = true;
+        if self.saved.is_some() {
+            self.saved = Some(false);
+        }
     }
 
     /// The session's cookie settings and expiry.
@@ -323,7 +339,7 @@ impl Session {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         self.id()?;
         self.write(&options, SystemTime::now())?;
-        self.saved_data = Some(self.data.clone());
+        self.saved = Some(true);
         Ok(())
     }
 
@@ -334,30 +350,39 @@ impl Session {
             return Err(SessionError::NotFound);
         }
         let stored = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
-        self.data = stored.data;
+        if stored.data != self.data {
+            self.data = stored.data;
+            self.mark_changed();
+        }
         self.cookie = stored.cookie;
         Ok(())
     }
 
     /// Whether this request changed the session (its id or its fields).
     fn is_modified(&self) -> bool {
-        self.original_id != self.id || self.original_data != self.data
+        self.original_id != self.id || self.changed
     }
 
     /// Whether the store already holds exactly this session.
     fn is_saved(&self) -> bool {
-        self.original_id == self.id && self.saved_data.as_ref() == Some(&self.data)
+        self.original_id == self.id && self.saved == Some(true)
     }
 
     /// The session as express-session stores it: `cookie` first, then fields.
     fn to_json(&self) -> String {
-        let mut stored = Map::with_capacity(self.data.len() + 1);
-        stored.insert(
-            "cookie".to_owned(),
-            serde_json::to_value(&self.cookie).unwrap_or(Value::Null),
-        );
-        stored.extend(self.data.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Value::Object(stored).to_string()
+        let mut json = Vec::with_capacity(256);
+        json.extend_from_slice(b"{\"cookie\":");
+        // Writing JSON into a Vec fails only for maps with non-string keys,
+        // which these are not.
+        let _ = serde_json::to_writer(&mut json, &self.cookie);
+        for (key, value) in &self.data {
+            json.push(b',');
+            let _ = serde_json::to_writer(&mut json, key);
+            json.push(b':');
+            let _ = serde_json::to_writer(&mut json, value);
+        }
+        json.push(b'}');
+        String::from_utf8(json).unwrap_or_default()
     }
 
     /// The store TTL for this session: until the cookie expires (zero if it
@@ -402,7 +427,7 @@ fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, StoreError
         return Ok(None);
     };
     let Some(Ok(cookie)) = data
-        .shift_remove("cookie")
+        .remove("cookie")
         .map(serde_json::from_value::<SessionCookie>)
     else {
         return Ok(None);
@@ -471,8 +496,8 @@ impl SessionLayer {
             (Some(Stored { data, cookie }), Some(id)) => Session {
                 id: id.clone(),
                 original_id: id.clone(),
-                saved_data: (!options.resave).then(|| data.clone()),
-                original_data: data.clone(),
+                changed: false,
+                saved: (!options.resave).then_some(true),
                 data,
                 cookie,
                 options: Some(Rc::clone(options)),
@@ -511,7 +536,7 @@ impl SessionLayer {
         let known = cookie_id.as_deref() == Some(session.id.as_str());
         let modified = session.is_modified();
 
-        let should_save = if !options.save_uninitialized && session.saved_data.is_none() && !known {
+        let should_save = if !options.save_uninitialized && session.saved.is_none() && !known {
             modified
         } else {
             !session.is_saved()
