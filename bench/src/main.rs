@@ -43,8 +43,11 @@ struct Args {
     workloads: Vec<Workload>,
     /// Skip the extra measurements (start-up, replacement, RSS at 5 tasks,
     /// scaling, stall).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "only_extras")]
     quick: bool,
+    /// Run only the extra measurements.
+    #[arg(long)]
+    only_extras: bool,
 }
 
 /// What the load generator asks for.
@@ -79,6 +82,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     wrk::check_installed()?;
     let paths = server::build()?;
+    if args.only_extras {
+        return extras(&paths, &args);
+    }
 
     println!(
         "# wasmhost vs native: {} tasks/threads, wrk -t1 -c{} -d{:?}, {} rounds (medians)\n",
@@ -169,7 +175,7 @@ fn extras(paths: &server::Paths, args: &Args) -> Result<()> {
     }
 
     println!("\n## Instance replacement after a trap (host log, 200 traps)\n");
-    let server = Server::start(paths, ServerKind::Wasmhost, &["--tasks", "1"])?;
+    let server = Server::start_app(paths, &paths.test_app, &["--tasks", "1"])?;
     let replaced = server.replacement_times(200)?;
     let mut micros: Vec<f64> = replaced.iter().map(|d| d.as_secs_f64() * 1e6).collect();
     server.stop()?;

@@ -417,24 +417,51 @@ struct Stored {
     cookie: SessionCookie,
 }
 
-/// Reads session `id`: its fields and cookie, or none if it is missing,
-/// unreadable or already expired.
+/// Reads session `id`: its fields and cookie, or none if it is missing or
+/// unreadable.
+///
+/// Expiry is the store's TTL, not the stored `expires`: a Node app that only
+/// touches a session renews the TTL and leaves `expires` behind.
 fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, StoreError> {
     let Some(text) = store::get(&options.key(id))? else {
         return Ok(None);
     };
-    let Ok(Value::Object(mut data)) = serde_json::from_str::<Value>(&text) else {
-        return Ok(None);
-    };
-    let Some(Ok(cookie)) = data
-        .remove("cookie")
-        .map(serde_json::from_value::<SessionCookie>)
-    else {
-        return Ok(None);
-    };
-    // Expiry is the store's TTL, not the stored `expires`: a Node app that
-    // only touches a session renews the TTL and leaves `expires` behind.
-    Ok(Some(Stored { data, cookie }))
+    Ok(serde_json::from_str::<Stored>(&text).ok())
+}
+
+impl<'de> serde::Deserialize<'de> for Stored {
+    /// One pass over the stored JSON: `cookie` straight into its struct,
+    /// every other field into the session's fields.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Stored;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a stored session object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Stored, A::Error> {
+                let mut data = Map::new();
+                let mut cookie = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "cookie" {
+                        cookie = Some(map.next_value::<SessionCookie>()?);
+                    } else {
+                        data.insert(key, map.next_value::<Value>()?);
+                    }
+                }
+                let cookie = cookie.ok_or_else(|| serde::de::Error::missing_field("cookie"))?;
+                Ok(Stored { data, cookie })
+            }
+        }
+
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// 24 random bytes from the OS, base64url without padding (as `uid-safe`).
