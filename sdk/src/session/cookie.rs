@@ -214,7 +214,7 @@ mod iso_date {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match date {
-            Some(date) => serializer.collect_str(&humantime::format_rfc3339_millis(*date)),
+            Some(date) => serializer.serialize_str(&format_iso(*date)),
             None => serializer.serialize_none(),
         }
     }
@@ -225,6 +225,57 @@ mod iso_date {
         Option::<String>::deserialize(deserializer)?
             .map(|text| humantime::parse_rfc3339_weak(&text).map_err(de::Error::custom))
             .transpose()
+    }
+
+    /// `2026-11-25T10:15:00.000Z`, written directly: this runs on every
+    /// session save, and going through `fmt` cost more than the rest of it.
+    pub(super) fn format_iso(date: SystemTime) -> String {
+        let since_epoch = date
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let millis = since_epoch.subsec_millis();
+        let seconds = since_epoch.as_secs();
+        let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+        let (year, month, day) = civil_from_days(days);
+        let fields = [
+            (u64::from(year), 4),
+            (u64::from(month), 2),
+            (u64::from(day), 2),
+            (second_of_day / 3600, 2),
+            (second_of_day / 60 % 60, 2),
+            (second_of_day % 60, 2),
+            (u64::from(millis), 3),
+        ];
+        let separators = ['-', '-', 'T', ':', ':', '.', 'Z'];
+        let mut text = String::with_capacity(24);
+        for ((value, width), separator) in fields.into_iter().zip(separators) {
+            push_digits(&mut text, value, width);
+            text.push(separator);
+        }
+        text
+    }
+
+    fn push_digits(text: &mut String, value: u64, width: u32) {
+        for place in (0..width).rev() {
+            let digit = (value / 10u64.pow(place) % 10) as u8;
+            text.push(char::from(b'0' + digit));
+        }
+    }
+
+    /// Year, month and day of a day count since 1970-01-01 (Howard
+    /// Hinnant's `civil_from_days`, for dates on or after the epoch).
+    fn civil_from_days(days: u64) -> (u32, u32, u32) {
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let day_of_era = z % 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let mp = (5 * day_of_year + 2) / 153;
+        let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (year_of_era + era * 400 + u64::from(month <= 2)) as u32;
+        (year, month, day)
     }
 }
 
@@ -300,6 +351,25 @@ mod tests {
         let json = r#"{"originalMaxAge":null,"httpOnly":true,"path":"/"}"#;
         let cookie: SessionCookie = serde_json::from_str(json).unwrap();
         assert_eq!(cookie.expires, None);
+    }
+
+    #[test]
+    fn iso_dates_match_humantime() {
+        for seconds in [
+            0,
+            951_782_400,
+            1_795_600_800,
+            4_107_542_400,
+            253_402_300_799,
+        ] {
+            for millis in [0, 7, 999] {
+                let date = at(seconds) + Duration::from_millis(millis);
+                assert_eq!(
+                    iso_date::format_iso(date),
+                    humantime::format_rfc3339_millis(date).to_string()
+                );
+            }
+        }
     }
 
     #[test]

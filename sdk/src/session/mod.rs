@@ -158,7 +158,10 @@ impl SessionOptions {
     }
 
     fn key(&self, id: &str) -> String {
-        format!("{}{id}", self.prefix)
+        let mut key = String::with_capacity(self.prefix.len() + id.len());
+        key.push_str(&self.prefix);
+        key.push_str(id);
+        key
     }
 }
 
