@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmhost::dispatch::Board;
+use wasmhost::board::Board;
 use wasmhost::guest::{GuestApp, Request};
 use wasmhost::instance::TaskInstance;
 use wasmhost::limits::TaskLimits;

@@ -5,7 +5,7 @@
 //! library owns everything else so that tests and benchmarks can reuse it.
 //!
 //! - [`cli`]: the command line and the [`Config`] it produces.
-//! - [`dispatch`]: the board: who is busy, and the bounded line for free instances.
+//! - [`board`]: who is busy, and the bounded line for free instances.
 //! - [`guest`]: loading and checking the guest component, once per process.
 //! - [`task`]: the tasks' persistent instances, and running a request on one.
 //! - [`http`]: converting hyper requests and responses to the WIT records.
@@ -17,8 +17,8 @@
 //! - [`server`]: start-up, readiness, signals and graceful shutdown.
 //! - [`watchdog`]: advances the epoch when a call is slow, for deadlines and yields.
 
+pub mod board;
 pub mod cli;
-pub mod dispatch;
 pub mod guest;
 pub mod guest_log;
 pub mod http;

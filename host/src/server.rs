@@ -31,8 +31,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::board::Board;
 use crate::cli::{Config, StoreUrl};
-use crate::dispatch::Board;
 use crate::guest::GuestApp;
 use crate::state::TaskIdentity;
 use crate::store::MemoryStore;

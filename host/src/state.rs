@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::dispatch::Board;
+use crate::board::Board;
 use crate::guest::bindings::wasmhost::app::{crypto, store, task};
 use crate::guest_log::GuestLog;
 use crate::instance::MemoryLimiter;

@@ -21,7 +21,7 @@ use hyper::{Request, Response, StatusCode};
 use tokio::sync::SemaphorePermit;
 use tracing::{error, info, warn};
 
-use crate::dispatch::Board;
+use crate::board::Board;
 use crate::guest::{self, GuestApp};
 use crate::http::{self, Body};
 use crate::instance::{CallError, TaskInstance};

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use wasmtime::Engine;
 
-use crate::dispatch::Board;
+use crate::board::Board;
 
 /// A call busy for this long starts yielding to its event loop.
 pub const SLOW_CALL: Duration = Duration::from_millis(2);
