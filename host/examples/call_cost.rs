@@ -40,8 +40,9 @@ fn main() -> anyhow::Result<()> {
                 let set = Request {
                     method: "GET".into(),
                     path_with_query: "/set".into(),
-                    headers: Vec::new(),
+                    headers: String::new(),
                     body: Vec::new(),
+                    received_ms: now_ms(),
                 };
                 let response = instance
                     .handle(&set)
@@ -57,13 +58,16 @@ fn main() -> anyhow::Result<()> {
             }
             None => (path, None),
         };
-        let mut headers = vec![("host".to_owned(), "127.0.0.1:8080".to_owned())];
-        headers.extend(cookie.map(|cookie| ("cookie".to_owned(), cookie)));
+        let mut headers = "host\u{0}127.0.0.1:8080\u{0}".to_owned();
+        if let Some(cookie) = cookie {
+            headers.push_str(&format!("cookie\0{cookie}\0"));
+        }
         let request = Request {
             method: "GET".into(),
             path_with_query: path.clone(),
             headers,
             body: Vec::new(),
+            received_ms: now_ms(),
         };
         for _ in 0..10_000 {
             instance
@@ -93,6 +97,12 @@ fn main() -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 fn micros(duration: Duration) -> f64 {

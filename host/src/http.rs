@@ -5,6 +5,8 @@
 //! one buffer. Whatever the guest sends back is checked before it reaches the
 //! wire: an invalid status or header becomes a 500, never a host panic.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -50,19 +52,30 @@ pub async fn to_guest(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_owned(), value)
-        })
-        .collect();
+    let mut headers = String::with_capacity(
+        parts
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 2)
+            .sum(),
+    );
+    for (name, value) in &parts.headers {
+        headers.push_str(name.as_str());
+        headers.push('\0');
+        headers.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        headers.push('\0');
+    }
+    let received_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
     Ok(guest::Request {
         method: parts.method.as_str().to_owned(),
         path_with_query,
         headers,
         body: Vec::from(body),
+        received_ms,
     })
 }
 

@@ -521,7 +521,7 @@ impl SessionLayer {
             Some(id) => read(options, id).map_err(|e| store_failure(&e))?,
             None => None,
         };
-        let now = SystemTime::now();
+        let now = request.received();
         let session = match (stored, &cookie_id) {
             (Some(Stored { data, cookie }), Some(id)) => Session {
                 id: id.clone(),
