@@ -35,6 +35,15 @@ pub struct Board {
     max_pending: usize,
 }
 
+/// One request counted in the line until it leaves it, however it leaves.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Every instance is busy and `--max-pending` requests already wait.
 #[derive(Debug)]
 pub struct Full;
@@ -68,12 +77,14 @@ impl Board {
             Err(TryAcquireError::Closed) => return Err(Full),
             Err(TryAcquireError::NoPermits) => {}
         }
+        let in_line = InLine(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_pending {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Full);
         }
+        // If the request is dropped while waiting (its client left), the
+        // guard still takes it out of the line.
         let permit = self.free.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(in_line);
         permit.map_err(|_| Full)
     }
 
@@ -137,6 +148,28 @@ mod tests {
             waiter.await.unwrap(),
             "the waiter got the instance once it was free"
         );
+        assert_eq!(board.waiting.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_dropped_while_waiting_leaves_the_line() {
+        let board = std::sync::Arc::new(Board::new(1, 1));
+        let held = board.claim().await.unwrap();
+        let waiter = {
+            let board = std::sync::Arc::clone(&board);
+            tokio::spawn(async move { board.claim().await.map(drop).is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(board.waiting.load(Ordering::Relaxed), 1);
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(
+            board.waiting.load(Ordering::Relaxed),
+            0,
+            "the line did not leak"
+        );
+        drop(held);
+        assert!(board.claim().await.is_ok());
     }
 
     #[test]
