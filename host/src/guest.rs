@@ -20,8 +20,8 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "app",
-        // Store calls are async so that a networked backend never blocks the
-        // task's event loop; `task` answers from memory.
+        // Store calls are async so that a networked backend never blocks a
+        // worker thread; `task` and `crypto` answer at once.
         imports: { "wasmhost:app/store": async },
         exports: { default: async },
     });

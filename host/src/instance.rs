@@ -5,7 +5,7 @@
 //! instead of an instantiation per request. Each call runs under:
 //! - a deadline (`--request-timeout`), enforced through epoch interruption:
 //!   when the watchdog bumps the epoch, [`on_epoch`] lets a young call go
-//!   on, makes a slow one yield to its event loop, and stops an overdue one;
+//!   on, makes a slow one yield its worker thread, and stops an overdue one;
 //! - a memory limit (`--max-memory`), enforced by a [`MemoryLimiter`] that
 //!   turns growth past it into a trap.
 //!
@@ -103,9 +103,9 @@ fn on_epoch(store: StoreContextMut<'_, TaskState>) -> wasmtime::Result<UpdateDea
         return Err(TimedOut(timeout).into());
     }
     if age >= SLOW_CALL {
-        // Let the task's event loop run: it hands requests waiting behind
-        // this call to idle tasks. `yield_now` (unlike a plain yield) lets
-        // tokio poll the sockets before resuming us.
+        // Let the worker thread serve its other connections (on other
+        // instances) meanwhile. `yield_now` (unlike a plain yield) lets tokio
+        // poll the sockets before resuming us.
         return Ok(UpdateDeadline::YieldCustom(
             1,
             Box::pin(tokio::task::yield_now()),

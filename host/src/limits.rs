@@ -1,6 +1,7 @@
 //! The limits that keep one guest, one client or one burst from hurting the
 //! rest (DESIGN.md section 8): per-request deadlines, per-task memory,
-//! instance recycling, the hand-off queue, and HTTP sizes and timeouts.
+//! instance recycling, the line of requests waiting for an instance, and HTTP
+//! sizes and timeouts.
 //!
 //! Each has a flag and a safe default; the README's "Limits and failures"
 //! table lists them with what a client sees when one is hit.

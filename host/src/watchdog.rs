@@ -9,12 +9,11 @@
 //! Waking up is not free either: on a saturated two-core machine a 2 ms tick
 //! cost about 3 % of throughput (BENCHMARKS.md). So the watchdog looks every
 //! [`IDLE_TICK`] while no call is slow, and every [`SLOW_TICK`] while one is,
-//! so that a slow call yields (and its waiting requests move to idle tasks)
-//! within about `SLOW_CALL + IDLE_TICK` and then every `SLOW_TICK`. Each running call's epoch
-//! callback (see [`crate::instance`]) then decides for itself: a young call
-//! just continues, a slow one yields to its event loop (so its task can hand
-//! waiting requests to idle tasks), and one past the request timeout is
-//! stopped.
+//! so that a slow call yields within about `SLOW_CALL + IDLE_TICK` and then
+//! every `SLOW_TICK`. Each running call's epoch callback (see
+//! [`crate::instance`]) then decides for itself: a young call just continues,
+//! a slow one yields its worker thread (which then serves other connections
+//! on other instances), and one past the request timeout is stopped.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -25,7 +24,7 @@ use wasmtime::Engine;
 
 use crate::board::Board;
 
-/// A call busy for this long starts yielding to its event loop.
+/// A call busy for this long starts yielding its worker thread.
 pub const SLOW_CALL: Duration = Duration::from_millis(2);
 
 /// How often the watchdog looks while no call is slow.
