@@ -28,6 +28,13 @@ fn session_cookie(response: &Response) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
+/// cookie-signature's signature of `id`, computed with ring: an HMAC
+/// implementation independent of the one wasmhost uses.
+fn express_signature(secret: &str, id: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref())
+}
+
 fn get_json(client: &reqwest::blocking::Client, url: &str, cookie: Option<&str>) -> (u16, String) {
     let mut request = client.get(url);
     if let Some(cookie) = cookie {
@@ -129,10 +136,9 @@ fn the_session_cookie_is_signed_like_express_session() {
         id.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     );
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"TEST_SECRET");
-    let expected = STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref());
     assert_eq!(
-        signature, expected,
+        signature,
+        express_signature("TEST_SECRET", id),
         "HMAC-SHA256(TEST_SECRET, id), base64 without ="
     );
 }
@@ -147,9 +153,7 @@ fn session_secret_comes_from_the_environment() {
         .unwrap()
         .into_owned();
     let (id, signature) = value.strip_prefix("s:").unwrap().rsplit_once('.').unwrap();
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"another secret");
-    let expected = STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref());
-    assert_eq!(signature, expected);
+    assert_eq!(signature, express_signature("another secret", id));
 }
 
 #[test]
@@ -180,12 +184,10 @@ fn missing_unsigned_tampered_or_unknown_cookies_read_not_set() {
         .to_owned();
     let unsigned = format!("connect.sid={id}");
     // A correctly signed id the store has never seen.
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"TEST_SECRET");
     let unknown_id = "A".repeat(32);
     let unknown = format!(
         "connect.sid=s%3A{unknown_id}.{}",
-        STANDARD_NO_PAD
-            .encode(ring::hmac::sign(&key, unknown_id.as_bytes()).as_ref())
+        express_signature("TEST_SECRET", &unknown_id)
             .replace('+', "%2B")
             .replace('/', "%2F")
     );

@@ -40,33 +40,32 @@ fn assert_one_line_error(args: &[&str], expected: &str) {
     );
 }
 
+/// Starts wasmhost on `app` and expects a refusal: one line naming `expected`.
+fn assert_app_refused(app: &str, expected: &str) {
+    let (success, stderr) = wasmhost(&["--listen", "127.0.0.1:0", app]);
+    assert!(!success, "{app} was accepted");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
 #[test]
 fn a_missing_app_file_is_one_line() {
-    let (success, stderr) = wasmhost(&["--listen", "127.0.0.1:0", "/no/such/app.wasm"]);
-    assert!(!success);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot read /no/such/app.wasm"), "{stderr}");
+    assert_app_refused("/no/such/app.wasm", "cannot read /no/such/app.wasm");
 }
 
 #[test]
 fn a_file_that_is_not_wasm_is_one_line() {
     let path = scratch_file("not.wasm", b"#!/bin/sh\necho hi\n");
-    let (success, stderr) = wasmhost(&["--listen", "127.0.0.1:0", path.to_str().unwrap()]);
-    assert!(!success);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("is not a WebAssembly file"), "{stderr}");
+    assert_app_refused(path.to_str().unwrap(), "is not a WebAssembly file");
 }
 
 #[test]
 fn a_core_module_is_not_a_component() {
     // The smallest valid core module: magic and version 1.
     let path = scratch_file("core.wasm", b"\0asm\x01\0\0\0");
-    let (success, stderr) = wasmhost(&["--listen", "127.0.0.1:0", path.to_str().unwrap()]);
-    assert!(!success);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("core WebAssembly module, not a component"),
-        "{stderr}"
+    assert_app_refused(
+        path.to_str().unwrap(),
+        "core WebAssembly module, not a component",
     );
 }
 
