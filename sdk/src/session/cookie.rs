@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
@@ -185,7 +185,7 @@ impl SessionCookie {
 
 /// The value of cookie `name` in `Cookie` headers, decoded as the `cookie`
 /// npm package does: the first occurrence wins, quotes are dropped and
-/// percent-escapes decoded (left as they are if they do not decode).
+/// percent-escapes decoded (the value left as it is if they do not decode).
 pub fn find<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
     headers
         .into_iter()
@@ -199,10 +199,42 @@ pub fn find<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Optio
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(value);
-            percent_decode_str(value)
-                .decode_utf8()
-                .map_or_else(|_| value.to_owned(), |decoded| decoded.into_owned())
+            decode_uri_component(value).unwrap_or_else(|| value.to_owned())
         })
+}
+
+/// JavaScript's `decodeURIComponent`: none if an escape is malformed or the
+/// result is not UTF-8 (where it throws, and the `cookie` package keeps the
+/// value as sent). A plain byte loop: in a guest, the iterator adapters of
+/// `percent_decode` cost more than the rest of finding the cookie.
+fn decode_uri_component(value: &str) -> Option<String> {
+    if !value.contains('%') {
+        return Some(value.to_owned());
+    }
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let high = hex_digit(*bytes.get(at + 1)?)?;
+            let low = hex_digit(*bytes.get(at + 2)?)?;
+            decoded.push(high << 4 | low);
+            at += 3;
+        } else {
+            decoded.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// `expires` as JavaScript's `Date.toISOString()` writes it, or null.
@@ -419,6 +451,10 @@ mod tests {
         assert_eq!(find(headers, "connect.sid").as_deref(), Some("s:id.sig"));
         assert_eq!(find(headers, "b").as_deref(), Some("q "));
         assert_eq!(find(["x=%E0%A4%A"], "x").as_deref(), Some("%E0%A4%A"));
+        // decodeURIComponent throws on any malformed escape: all kept as sent.
+        assert_eq!(find(["x=a%zz%41"], "x").as_deref(), Some("a%zz%41"));
+        assert_eq!(find(["x=%FF"], "x").as_deref(), Some("%FF"));
+        assert_eq!(find(["x=s%3Aid%2e%C3%A9"], "x").as_deref(), Some("s:id.é"));
         assert_eq!(find(headers, "missing"), None);
     }
 }

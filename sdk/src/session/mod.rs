@@ -20,7 +20,8 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub use cookie::{SameSite, SessionCookie};
 pub use signature::{sign, unsign};
@@ -201,7 +202,7 @@ impl From<StoreError> for SessionError {
 #[derive(Debug)]
 pub struct Session {
     id: String,
-    data: Map<String, Value>,
+    data: Fields,
     cookie: SessionCookie,
     options: Option<Rc<SessionOptions>>,
     /// The id this request started with.
@@ -235,7 +236,7 @@ impl Session {
         Session {
             original_id: String::new(),
             id: String::new(),
-            data: Map::new(),
+            data: Fields::default(),
             cookie,
             options,
             changed: false,
@@ -257,31 +258,34 @@ impl Session {
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         self.data
             .get(key)
-            .and_then(|value| T::deserialize(value).ok())
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 
-    /// The raw JSON value of field `key`.
-    pub fn get_value(&self, key: &str) -> Option<&Value> {
-        self.data.get(key)
+    /// The JSON value of field `key`.
+    pub fn get_value(&self, key: &str) -> Option<Value> {
+        self.get(key)
     }
 
     /// Sets field `key`. The name `cookie` is express-session's own and is
     /// ignored here; use [`Session::cookie_mut`].
     pub fn set(&mut self, key: &str, value: impl Into<Value>) {
-        let value = value.into();
-        if key != "cookie" && self.data.get(key) != Some(&value) {
-            self.data.insert(key.to_owned(), value);
+        if key == "cookie" {
+            return;
+        }
+        // A `Value` always serializes (its map keys are strings).
+        let Ok(raw) = serde_json::value::to_raw_value(&value.into()) else {
+            return;
+        };
+        if self.data.insert(key, raw) {
             self.mark_changed();
         }
     }
 
     /// Removes field `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let removed = self.data.remove(key);
-        if removed.is_some() {
-            self.mark_changed();
-        }
-        removed
+        let removed = self.data.remove(key)?;
+        self.mark_changed();
+        serde_json::from_str(removed.get()).ok()
     }
 
     fn mark_changed(&mut self) {
@@ -378,11 +382,11 @@ impl Session {
         // Writing JSON into a Vec fails only for maps with non-string keys,
         // which these are not.
         let _ = serde_json::to_writer(&mut json, &self.cookie);
-        for (key, value) in &self.data {
+        for (key, value) in self.data.iter() {
             json.push(b',');
             let _ = serde_json::to_writer(&mut json, key);
             json.push(b':');
-            let _ = serde_json::to_writer(&mut json, value);
+            json.extend_from_slice(value.get().as_bytes());
         }
         json.push(b'}');
         String::from_utf8(json).unwrap_or_default()
@@ -414,9 +418,68 @@ impl Session {
     }
 }
 
+/// A session's fields, in the order they were stored or first set (as a
+/// JavaScript object keeps them), each as its JSON text.
+///
+/// Kept as text, not as parsed values: a request reads a field or two and
+/// writes the session back (with `resave`), so parsing every field into a
+/// tree and printing it again was most of a session's cost in a guest.
+/// Sessions hold few fields, so a list beats a map.
+#[derive(Debug, Default)]
+struct Fields(Vec<(String, Box<RawValue>)>);
+
+impl Fields {
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| &**value)
+    }
+
+    /// Sets `key` to `value`; whether that changed anything.
+    fn insert(&mut self, key: &str, value: Box<RawValue>) -> bool {
+        match self.0.iter_mut().find(|(name, _)| name == key) {
+            Some((_, old)) if old.get() == value.get() => false,
+            Some((_, old)) => {
+                *old = value;
+                true
+            }
+            None => {
+                self.0.push((key.to_owned(), value));
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Box<RawValue>> {
+        let at = self.0.iter().position(|(name, _)| name == key)?;
+        Some(self.0.remove(at).1)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.0.iter().map(|(name, value)| (name.as_str(), &**value))
+    }
+}
+
+impl PartialEq for Fields {
+    /// The same fields in the same order with the same JSON text: what
+    /// express-session's hash of the session compares.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|((a, x), (b, y))| a == b && x.get() == y.get())
+    }
+}
+
 /// A session as read back from the store.
 struct Stored {
-    data: Map<String, Value>,
+    data: Fields,
     cookie: SessionCookie,
 }
 
@@ -449,13 +512,18 @@ impl<'de> serde::Deserialize<'de> for Stored {
                 self,
                 mut map: A,
             ) -> Result<Stored, A::Error> {
-                let mut data = Map::new();
+                let mut data = Fields::default();
                 let mut cookie = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "cookie" {
                         cookie = Some(map.next_value::<SessionCookie>()?);
                     } else {
-                        data.insert(key, map.next_value::<Value>()?);
+                        let value = map.next_value::<Box<RawValue>>()?;
+                        // A repeated name keeps its last value, as JSON.parse does.
+                        match data.0.iter_mut().find(|(name, _)| *name == key) {
+                            Some((_, old)) => *old = value,
+                            None => data.0.push((key, value)),
+                        }
                     }
                 }
                 let cookie = cookie.ok_or_else(|| serde::de::Error::missing_field("cookie"))?;
@@ -615,5 +683,67 @@ fn store_failure(error: &StoreError) -> Response {
             Response::text("session store unavailable").with_status(503)
         }
         _ => Response::text("internal server error").with_status(500),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(json: &str) -> Session {
+        let Stored { data, cookie } = serde_json::from_str(json).expect("a stored session");
+        Session {
+            id: "id".to_owned(),
+            original_id: "id".to_owned(),
+            data,
+            cookie,
+            options: None,
+            changed: false,
+            saved: None,
+            destroyed: false,
+        }
+    }
+
+    const NODE_SESSION: &str = r#"{"cookie":{"originalMaxAge":900000,"expires":"2026-11-25T12:00:00.000Z","httpOnly":true,"path":"/"},"zeta":{"b":[1,2.5,"x"],"a":null},"foo":"bar","n":7}"#;
+
+    #[test]
+    fn fields_are_written_back_as_stored_in_their_order() {
+        let session = stored(NODE_SESSION);
+        let json = session.to_json();
+        let rest = json
+            .split_once(r#"},"zeta""#)
+            .expect("fields after the cookie")
+            .1;
+        assert_eq!(rest, r#":{"b":[1,2.5,"x"],"a":null},"foo":"bar","n":7}"#);
+        assert_eq!(session.get::<String>("foo").as_deref(), Some("bar"));
+        assert_eq!(session.get::<u32>("n"), Some(7));
+        assert_eq!(session.get::<u32>("foo"), None, "a field of another type");
+    }
+
+    #[test]
+    fn setting_an_equal_value_is_no_change_and_a_new_one_is() {
+        let mut session = stored(NODE_SESSION);
+        session.set("foo", "bar");
+        session.set("cookie", 1);
+        assert!(!session.is_modified());
+        session.set("foo", "baz");
+        assert!(session.is_modified());
+        assert_eq!(session.get::<String>("foo").as_deref(), Some("baz"));
+        session.set("new", serde_json::json!({"k": [true]}));
+        assert!(
+            session
+                .to_json()
+                .ends_with(r#""foo":"baz","n":7,"new":{"k":[true]}}"#)
+        );
+    }
+
+    #[test]
+    fn removing_returns_the_value_and_marks_a_change() {
+        let mut session = stored(NODE_SESSION);
+        assert_eq!(session.remove("missing"), None);
+        assert!(!session.is_modified());
+        assert_eq!(session.remove("n"), Some(Value::from(7)));
+        assert!(session.is_modified());
+        assert!(!session.to_json().contains(r#""n""#));
     }
 }
