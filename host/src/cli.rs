@@ -37,9 +37,17 @@ pub struct Cli {
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_var)]
     pub env: Vec<(String, String)>,
 
-    /// The session store: `memory` (shared by this process's tasks).
+    /// The session store: `memory` (shared by this process's tasks), or
+    /// `redis://[:password@]host:port[/db]` (shared by every host on that Redis).
     #[arg(long, value_name = "URL", default_value = "memory", value_parser = parse_store_url)]
     pub store: StoreUrl,
+
+    /// How long one Redis store call may take before it fails as unavailable
+    /// (also the limit for connecting at start-up).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub store_timeout: Duration,
+
+    /// Most entries the store may hold at once (memory store; Redis has its own `maxmemory`).
 
     /// Longest store key a guest may use, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
@@ -48,8 +56,6 @@ pub struct Cli {
     /// Longest store value a guest may write, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_value_bytes)]
     pub store_max_value: usize,
-
-    /// Most entries the store may hold at once.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
     pub store_max_entries: usize,
 
@@ -96,6 +102,8 @@ pub struct Cli {
 pub enum StoreUrl {
     /// The in-process store shared by all tasks of this host.
     Memory,
+    /// A Redis server shared by every host that names it (the URL as given).
+    Redis(String),
 }
 
 /// Everything the server needs to start, checked and with defaults applied.
@@ -107,6 +115,7 @@ pub struct Config {
     pub env: Vec<(String, String)>,
     pub store: StoreUrl,
     pub store_limits: Limits,
+    pub store_timeout: Duration,
     pub limits: TaskLimits,
     /// Keep compiled code in wasmtime's cache.
     pub cache: bool,
@@ -126,6 +135,7 @@ impl From<Cli> for Config {
                 max_value_bytes: cli.store_max_value,
                 max_entries: cli.store_max_entries,
             },
+            store_timeout: cli.store_timeout,
             limits: TaskLimits {
                 request_timeout: cli.request_timeout,
                 max_memory: cli.max_memory,
@@ -167,10 +177,16 @@ fn parse_header_size(text: &str) -> Result<usize, String> {
 fn parse_store_url(arg: &str) -> Result<StoreUrl, String> {
     match arg {
         "memory" => Ok(StoreUrl::Memory),
-        url if url.starts_with("redis://") => {
-            Err("the redis store is not available in this build yet; use `memory`".to_owned())
-        }
-        other => Err(format!("unknown store `{other}`; expected `memory`")),
+        url if url.starts_with("redis://") => match redis::Client::open(url) {
+            Ok(_) => Ok(StoreUrl::Redis(url.to_owned())),
+            Err(error) => Err(format!("invalid Redis URL: {error}").replace('\n', " ")),
+        },
+        url if url.starts_with("rediss://") || url.starts_with("redis+unix://") => Err(format!(
+            "`{url}`: only plain `redis://host:port[/db]` is supported (no TLS or Unix sockets)"
+        )),
+        other => Err(format!(
+            "unknown store `{other}`; expected `memory` or `redis://host:port[/db]`"
+        )),
     }
 }
 
@@ -223,6 +239,12 @@ mod tests {
     #[test]
     fn store_urls() {
         assert_eq!(parse_store_url("memory"), Ok(StoreUrl::Memory));
+        assert_eq!(
+            parse_store_url("redis://127.0.0.1:6379/2"),
+            Ok(StoreUrl::Redis("redis://127.0.0.1:6379/2".to_owned()))
+        );
+        assert!(parse_store_url("redis://127.0.0.1:6379/notadb").is_err());
+        assert!(parse_store_url("rediss://127.0.0.1:6379").is_err());
         assert!(parse_store_url("postgres://x").is_err());
     }
 }

@@ -35,7 +35,7 @@ use crate::board::Board;
 use crate::cli::{Config, StoreUrl};
 use crate::guest::GuestApp;
 use crate::state::TaskIdentity;
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, RedisStore, Store};
 use crate::task::Tasks;
 use crate::watchdog;
 
@@ -48,9 +48,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Runs the server until a shutdown signal, then drains it.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let guest = GuestApp::load(&config.app, config.cache)?;
-    let store = match config.store {
-        StoreUrl::Memory => MemoryStore::new(config.store_limits),
-    };
     let task_count = usize::try_from(config.tasks).context("too many tasks")?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -69,6 +66,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the task threads")?;
+    let (store, sweep) = runtime.block_on(open_store(&config))?;
     let identities = (0..config.tasks)
         .map(|id| TaskIdentity {
             id,
@@ -81,7 +79,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .collect();
     // Serving runs on a worker, so connections it accepts start on workers.
     let served = runtime.block_on(async {
-        let serving = serve(config, guest, identities, board, store, listener, addr);
+        let serving = serve(config, guest, identities, board, sweep, listener, addr);
         match tokio::spawn(serving).await {
             Ok(result) => result,
             Err(e) => Err(anyhow::anyhow!("the server task failed: {e}")),
@@ -101,7 +99,7 @@ async fn serve(
     guest: GuestApp,
     identities: Vec<TaskIdentity>,
     board: Arc<Board>,
-    store: MemoryStore,
+    sweep: Option<MemoryStore>,
     listener: std::net::TcpListener,
     addr: SocketAddr,
 ) -> anyhow::Result<()> {
@@ -112,7 +110,9 @@ async fn serve(
     info!(tasks = config.tasks, %addr, "serving {}", config.app.display());
 
     let (stop_purge, purge_stop) = watch::channel(false);
-    tokio::spawn(purge_expired(store, purge_stop));
+    if let Some(store) = sweep {
+        tokio::spawn(purge_expired(store, purge_stop));
+    }
 
     let limits = config.limits;
     let mut http = http1::Builder::new();
@@ -177,6 +177,22 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
     Ok(tokio::select! {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
+    })
+}
+
+/// Opens the store the config names; a memory store also comes back as the
+/// one to sweep (Redis expires entries itself).
+async fn open_store(config: &Config) -> anyhow::Result<(Store, Option<MemoryStore>)> {
+    Ok(match &config.store {
+        StoreUrl::Memory => {
+            let store = MemoryStore::new(config.store_limits);
+            (Arc::new(store.clone()), Some(store))
+        }
+        StoreUrl::Redis(url) => {
+            let store = RedisStore::connect(url, config.store_limits, config.store_timeout).await?;
+            info!("session store: Redis at {}", store.address());
+            (Arc::new(store), None)
+        }
     })
 }
 

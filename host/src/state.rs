@@ -17,7 +17,7 @@ use crate::guest::bindings::wasmhost::app::{crypto, store, task};
 use crate::guest_log::GuestLog;
 use crate::instance::MemoryLimiter;
 use crate::limits::TaskLimits;
-use crate::store::{MemoryStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Who a task is and what it shares; the same for every instance the task runs.
 #[derive(Clone)]
@@ -26,7 +26,7 @@ pub struct TaskIdentity {
     pub count: u32,
     /// Environment variables the guest sees (`--env`).
     pub env: Vec<(String, String)>,
-    pub store: MemoryStore,
+    pub store: Store,
     pub limits: TaskLimits,
     /// Where the task marks itself busy, which also times its calls.
     pub board: Arc<Board>,
@@ -96,7 +96,7 @@ impl crypto::Host for TaskState {
 
 impl store::Host for TaskState {
     async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
-        Ok(self.identity.store.read(&key)?)
+        Ok(self.identity.store.read(&key).await?)
     }
 
     async fn store_set(
@@ -106,11 +106,11 @@ impl store::Host for TaskState {
         ttl_ms: Option<u64>,
     ) -> Result<(), store::StoreError> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self.identity.store.set(key, value, ttl)?)
+        Ok(self.identity.store.set(key, value, ttl).await?)
     }
 
     async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
-        Ok(self.identity.store.remove(&key)?)
+        Ok(self.identity.store.remove(&key).await?)
     }
 
     async fn store_touch(
@@ -119,7 +119,36 @@ impl store::Host for TaskState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self.identity.store.touch(&key, ttl)?)
+        Ok(self.identity.store.touch(&key, ttl).await?)
+    }
+
+    async fn store_set_if_absent(
+        &mut self,
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, store::StoreError> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self.identity.store.set_if_absent(key, value, ttl).await?)
+    }
+
+    async fn store_compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, store::StoreError> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(self
+            .identity
+            .store
+            .compare_and_swap(key, expected, new, ttl)
+            .await?)
+    }
+
+    async fn store_increment(&mut self, key: String, delta: i64) -> Result<i64, store::StoreError> {
+        Ok(self.identity.store.increment(key, delta).await?)
     }
 }
 
@@ -135,6 +164,7 @@ impl From<StoreError> for store::StoreError {
             }
             StoreError::Full => store::StoreError::StoreFull,
             StoreError::Unavailable(why) => store::StoreError::Unavailable(why),
+            StoreError::NotAnInteger => store::StoreError::NotAnInteger,
         }
     }
 }

@@ -4,6 +4,11 @@
 //! tasks with isolated memory share state, like JXcore's `jxcore.store.shared`.
 //! Failures (a key or value over the host's limits, a full store, an
 //! unavailable backend) come back as [`StoreError`], never as a trap.
+//!
+//! Tasks and hosts run at the same time, so a read followed by a write can
+//! lose another task's write in between. [`set_if_absent`],
+//! [`compare_and_swap`] and [`increment`] are single atomic steps (on Redis,
+//! one command or script), like JXcore's `setIfNotExists` and `safeBlock`.
 
 use std::fmt;
 use std::time::Duration;
@@ -24,6 +29,9 @@ pub enum StoreError {
     Full,
     /// The backend could not be reached.
     Unavailable(String),
+    /// [`increment`] found a value that is not an integer, or the sum would
+    /// not fit in an `i64`.
+    NotAnInteger,
     /// A value read with [`get_json`] is not the JSON expected.
     Decode(String),
 }
@@ -35,6 +43,9 @@ impl fmt::Display for StoreError {
             StoreError::ValueTooLarge(limit) => write!(f, "store value longer than {limit} bytes"),
             StoreError::Full => f.write_str("store is full"),
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            StoreError::NotAnInteger => {
+                f.write_str("stored value is not an integer, or the sum is out of range")
+            }
             StoreError::Decode(why) => write!(f, "stored value is not the JSON expected: {why}"),
         }
     }
@@ -49,6 +60,7 @@ impl From<raw::StoreError> for StoreError {
             raw::StoreError::ValueTooLarge(limit) => StoreError::ValueTooLarge(limit),
             raw::StoreError::StoreFull => StoreError::Full,
             raw::StoreError::Unavailable(why) => StoreError::Unavailable(why),
+            raw::StoreError::NotAnInteger => StoreError::NotAnInteger,
         }
     }
 }
@@ -76,6 +88,37 @@ pub fn remove(key: &str) -> Result<(), StoreError> {
 /// false if there is no such key.
 pub fn touch(key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
     Ok(raw::store_touch(key, ttl.map(millis))?)
+}
+
+/// Stores `value` under `key` only if the key holds nothing (or expired):
+/// true if this call stored it, false if the key was taken. Of many tasks and
+/// hosts racing for one key, exactly one gets true.
+pub fn set_if_absent(key: &str, value: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
+    Ok(raw::store_set_if_absent(key, value, ttl.map(millis))?)
+}
+
+/// If `key` holds `expected` (none: holds nothing), replaces it with `new`
+/// (none: removes it; `ttl` as in [`set`]) and returns true; otherwise
+/// changes nothing and returns false, and the caller reads again and retries.
+pub fn compare_and_swap(
+    key: &str,
+    expected: Option<&str>,
+    new: Option<&str>,
+    ttl: Option<Duration>,
+) -> Result<bool, StoreError> {
+    Ok(raw::store_compare_and_swap(
+        key,
+        expected,
+        new,
+        ttl.map(millis),
+    )?)
+}
+
+/// Adds `delta` (may be negative) to the integer under `key` and returns the
+/// new value. A missing key counts as 0 and is created without a TTL; an
+/// existing TTL is kept (give a counter one with [`touch`]).
+pub fn increment(key: &str, delta: i64) -> Result<i64, StoreError> {
+    Ok(raw::store_increment(key, delta)?)
 }
 
 /// [`get`], decoding the value from JSON.

@@ -6,6 +6,11 @@
 //!   `listening on` line and collects its log, and stops it when dropped.
 //! - [`http`] gives a client that opens a new connection for every request,
 //!   so consecutive requests can land on different tasks.
+//! - [`RedisServer`] runs a test's own `redis-server` on a free port.
+
+mod redis_server;
+
+pub use redis_server::{RedisServer, free_port};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -28,7 +33,13 @@ fn target_dir() -> PathBuf {
 }
 
 /// The guest components the tests use, by package name.
-const GUESTS: [&str; 4] = ["guest-app", "test-app", "no-handler", "unknown-import"];
+const GUESTS: [&str; 5] = [
+    "guest-app",
+    "counter-app",
+    "test-app",
+    "no-handler",
+    "unknown-import",
+];
 
 /// The path of guest `package`'s component, building all guests on first use.
 pub fn guest(package: &str) -> PathBuf {

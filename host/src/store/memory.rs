@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
-use super::{Limits, StoreError};
+use super::{Backend, Limits, StoreError};
 
 /// A cheaply clonable handle to one shared in-memory store.
 #[derive(Debug, Clone)]
@@ -68,10 +68,10 @@ impl MemoryStore {
     /// Stores `value` under `key`, expiring after `ttl` if one is given.
     pub fn set(&self, key: String, value: String, ttl: Option<Duration>) -> Result<(), StoreError> {
         self.shared.limits.check_entry(&key, &value)?;
-        let now = Instant::now();
-        // A TTL too large to represent as an Instant is as good as none.
-        let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
-        let entry = Entry { value, expires_at };
+        let entry = Entry {
+            value,
+            expires_at: expiry(Instant::now(), ttl),
+        };
         match self.insert(key, entry) {
             Err((key, entry)) => {
                 // Full: expired entries may still count; free them and retry once.
@@ -98,7 +98,7 @@ impl MemoryStore {
         let now = Instant::now();
         Ok(match self.shared.entries.get_mut(key) {
             Some(mut entry) if !entry.is_expired(now) => {
-                entry.expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
+                entry.expires_at = expiry(now, ttl);
                 true
             }
             _ => false,
@@ -138,15 +138,188 @@ impl MemoryStore {
                 Ok(())
             }
             MapEntry::Vacant(vacant) => {
-                let len = &self.shared.len;
-                if len.fetch_add(1, Ordering::Relaxed) >= self.shared.limits.max_entries {
-                    len.fetch_sub(1, Ordering::Relaxed);
+                if !self.reserve_entry() {
                     return Err((vacant.into_key(), entry));
                 }
                 vacant.insert(entry);
                 Ok(())
             }
         }
+    }
+
+    /// Counts one more entry if the limit allows it.
+    fn reserve_entry(&self) -> bool {
+        let len = &self.shared.len;
+        if len.fetch_add(1, Ordering::Relaxed) >= self.shared.limits.max_entries {
+            len.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Applies `change` to the live entry under `key` (none if there is none
+    /// or it expired) while holding its shard's lock, which is what makes the
+    /// atomic operations atomic. A full store purges expired entries and
+    /// tries once more, as `set` does.
+    fn update<T>(
+        &self,
+        key: String,
+        mut change: impl FnMut(Option<&Entry>, Instant) -> Result<(Change, T), StoreError>,
+    ) -> Result<T, StoreError> {
+        let key = match self.try_update(key, &mut change)? {
+            Attempt::Done(result) => return Ok(result),
+            Attempt::NoRoom(key) => key,
+        };
+        self.purge_expired();
+        match self.try_update(key, &mut change)? {
+            Attempt::Done(result) => Ok(result),
+            Attempt::NoRoom(_) => Err(StoreError::Full),
+        }
+    }
+
+    fn try_update<T>(
+        &self,
+        key: String,
+        change: &mut impl FnMut(Option<&Entry>, Instant) -> Result<(Change, T), StoreError>,
+    ) -> Result<Attempt<T>, StoreError> {
+        let now = Instant::now();
+        match self.shared.entries.entry(key) {
+            MapEntry::Occupied(mut occupied) => {
+                let live = Some(occupied.get()).filter(|entry| !entry.is_expired(now));
+                let (what, result) = change(live, now)?;
+                match what {
+                    Change::Keep => {}
+                    Change::Put(entry) => {
+                        occupied.insert(entry);
+                    }
+                    Change::Remove => {
+                        occupied.remove();
+                        self.shared.len.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(Attempt::Done(result))
+            }
+            MapEntry::Vacant(vacant) => {
+                let (what, result) = change(None, now)?;
+                if let Change::Put(entry) = what {
+                    if !self.reserve_entry() {
+                        return Ok(Attempt::NoRoom(vacant.into_key()));
+                    }
+                    vacant.insert(entry);
+                }
+                Ok(Attempt::Done(result))
+            }
+        }
+    }
+}
+
+/// What an atomic operation does to an entry.
+enum Change {
+    Keep,
+    Put(Entry),
+    Remove,
+}
+
+enum Attempt<T> {
+    Done(T),
+    /// A new entry would break the entry limit.
+    NoRoom(String),
+}
+
+fn expiry(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
+    // A TTL too large to represent as an Instant is as good as none.
+    ttl.and_then(|ttl| now.checked_add(ttl))
+}
+
+#[async_trait::async_trait]
+impl Backend for MemoryStore {
+    async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
+        MemoryStore::read(self, key)
+    }
+
+    async fn set(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        MemoryStore::set(self, key, value, ttl)
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        MemoryStore::remove(self, key)
+    }
+
+    async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        MemoryStore::touch(self, key, ttl)
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.shared.limits.check_entry(&key, &value)?;
+        self.update(key, |live, now| {
+            Ok(match live {
+                Some(_) => (Change::Keep, false),
+                None => {
+                    let entry = Entry {
+                        value: value.clone(),
+                        expires_at: expiry(now, ttl),
+                    };
+                    (Change::Put(entry), true)
+                }
+            })
+        })
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.shared
+            .limits
+            .check_optional_entry(&key, new.as_deref())?;
+        self.update(key, |live, now| {
+            let holds_expected = live.map(|entry| entry.value.as_str()) == expected.as_deref();
+            Ok(match (holds_expected, &new) {
+                (false, _) => (Change::Keep, false),
+                (true, None) => (Change::Remove, true),
+                (true, Some(value)) => {
+                    let entry = Entry {
+                        value: value.clone(),
+                        expires_at: expiry(now, ttl),
+                    };
+                    (Change::Put(entry), true)
+                }
+            })
+        })
+    }
+
+    async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError> {
+        self.shared.limits.check_key(&key)?;
+        self.update(key, |live, _| {
+            let current = match live {
+                Some(entry) => entry
+                    .value
+                    .parse::<i64>()
+                    .map_err(|_| StoreError::NotAnInteger)?,
+                None => 0,
+            };
+            let sum = current
+                .checked_add(delta)
+                .ok_or(StoreError::NotAnInteger)?;
+            let entry = Entry {
+                value: sum.to_string(),
+                expires_at: live.and_then(|entry| entry.expires_at),
+            };
+            Ok((Change::Put(entry), sum))
+        })
     }
 }
 

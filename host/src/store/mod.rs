@@ -5,10 +5,66 @@
 //! caching inside tasks. Limits on key size, value size and entry count protect
 //! the host from a guest that writes without bound; breaking one is reported to
 //! the guest as a [`StoreError`], never as a trap.
+//!
+//! Backends sit behind one small trait, [`Backend`], each in its own module
+//! (as Spin's key-value factor has them): [`MemoryStore`], a DashMap shared by
+//! the tasks of one process, and [`RedisStore`], which every host on one Redis
+//! shares. Both pass the same conformance suite (`tests/store.rs` of the
+//! repository).
 
 mod memory;
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use memory::MemoryStore;
+pub use self::redis::{ConnectError, RedisStore};
+
+/// The store all tasks of a host share, whichever backend it is.
+pub type Store = Arc<dyn Backend>;
+
+/// What a session store backend does. Every operation is atomic with respect
+/// to every other, on every task and every host sharing the backend; a TTL of
+/// none means the entry never expires.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The value under `key`, unless there is none or it has expired.
+    async fn read(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `value` under `key`, replacing what was there.
+    async fn set(&self, key: String, value: String, ttl: Option<Duration>)
+    -> Result<(), StoreError>;
+
+    /// Removes `key`; a missing key is not an error.
+    async fn remove(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Gives `key` a new TTL without changing its value; false if there is no
+    /// such key.
+    async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError>;
+
+    /// Stores `value` only if `key` holds nothing; whether it did.
+    async fn set_if_absent(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// If `key` holds `expected` (none: nothing), replaces it with `new`
+    /// (none: removes it) and returns true; otherwise returns false.
+    async fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds `delta` to the integer under `key` (missing: 0, created without a
+    /// TTL; an existing TTL is kept) and returns the sum.
+    async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError>;
+}
 
 /// Size limits of a store, with safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +98,8 @@ pub enum StoreError {
     Full,
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    #[error("the stored value is not an integer, or the sum is out of range")]
+    NotAnInteger,
 }
 
 impl Limits {
@@ -53,6 +111,14 @@ impl Limits {
             });
         }
         Ok(())
+    }
+
+    /// Checks a key and, if there is one, a value against the limits.
+    pub fn check_optional_entry(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(value) => self.check_entry(key, value),
+            None => self.check_key(key),
+        }
     }
 
     /// Checks a key and a value against the limits.

@@ -1,0 +1,257 @@
+//! The Redis backend: one store shared by every wasmhost process on a Redis.
+//!
+//! This is how sessions outgrow one machine, as express-session apps do with
+//! connect-redis: each entry is a plain Redis string under the guest's key (the
+//! session layer writes `sess:<id>`), its TTL a Redis TTL in milliseconds, so
+//! Redis expires entries itself and no host sweeps.
+//!
+//! One multiplexed connection per host, managed by the `redis` crate's
+//! [`ConnectionManager`], carries every task's commands and reconnects by
+//! itself when Redis comes back. Every command is bounded by the store timeout,
+//! so a lost Redis makes store calls fail with [`StoreError::Unavailable`]
+//! (which the SDK's session layer answers with 503) instead of hanging the
+//! request. The atomic operations are single Redis commands (`SET NX`,
+//! `INCRBY`) or Lua scripts, which Redis runs atomically.
+
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Cmd, FromRedisValue, RedisError, Script};
+
+use super::{Backend, Limits, StoreError};
+
+/// `store-touch` with no TTL: PERSIST answers 0 both for a missing key and
+/// for a key that had no TTL, but touch must tell only the first apart.
+const TOUCH_PERSIST: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PERSIST', KEYS[1])
+return 1
+";
+
+/// `store-compare-and-swap`. ARGV: has-expected (0/1), expected, has-new
+/// (0/1), new, TTL in ms (0: none).
+const COMPARE_AND_SWAP: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '0' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '0' then
+  redis.call('SET', KEYS[1], ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+end
+return 1
+";
+
+/// A handle to one Redis, shared by all tasks of a host.
+pub struct RedisStore {
+    address: String,
+    connection: ConnectionManager,
+    limits: Limits,
+    timeout: Duration,
+    touch_persist: Script,
+    compare_and_swap: Script,
+}
+
+/// Why the host could not start on a Redis store.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid Redis URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot reach Redis at {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (`redis://host:port[/db]`) and checks it
+    /// answers, all within `timeout`, so a host never starts on a Redis it
+    /// cannot use.
+    pub async fn connect(url: &str, limits: Limits, timeout: Duration) -> Result<Self, ConnectError> {
+        let client = Client::open(url).map_err(|error| ConnectError::BadUrl {
+            url: url.to_owned(),
+            reason: one_line(&error),
+        })?;
+        let addr = client.get_connection_info().addr().to_string();
+        let unreachable = |reason: String| ConnectError::Unreachable {
+            addr: addr.clone(),
+            reason,
+        };
+        // Reconnection is retried a few times right after a loss, quickly;
+        // after that every failed command starts a new attempt, so a Redis
+        // that comes back after minutes is found again too.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(timeout);
+        let connecting = async {
+            let mut connection = ConnectionManager::new_with_config(client, config).await?;
+            ::redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await?;
+            Ok::<_, RedisError>(connection)
+        };
+        let connection = tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}", humantime::format_duration(timeout))))?
+            .map_err(|error| unreachable(one_line(&error)))?;
+        Ok(RedisStore {
+            address: addr,
+            connection,
+            limits,
+            timeout,
+            touch_persist: Script::new(TOUCH_PERSIST),
+            compare_and_swap: Script::new(COMPARE_AND_SWAP),
+        })
+    }
+
+    /// Where the Redis is (`host:port`, no password).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Runs one command, bounded by the store timeout.
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        self.bounded(async move { command.query_async::<T>(&mut connection).await })
+            .await
+    }
+
+    /// Waits for `command` at most the store timeout; its failure, or
+    /// running out of time, is the backend's error.
+    async fn bounded<T>(
+        &self,
+        command: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(store_error(&error)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "Redis did not answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+        }
+    }
+}
+
+/// A Redis error as the guest sees it.
+fn store_error(error: &RedisError) -> StoreError {
+    let detail = error.detail().unwrap_or_default();
+    match error.code() {
+        Some("OOM") => StoreError::Full,
+        Some("ERR")
+            if detail.contains("not an integer") || detail.contains("would overflow") =>
+        {
+            StoreError::NotAnInteger
+        }
+        _ => StoreError::Unavailable(format!("Redis: {}", one_line(error))),
+    }
+}
+
+/// An error's text on one line (Redis errors may carry several).
+fn one_line(error: &impl std::fmt::Display) -> String {
+    error.to_string().replace(['\n', '\r'], " ")
+}
+
+/// A TTL as Redis's PX takes it: whole milliseconds, at least 1 (Redis refuses
+/// 0, and an entry that expires at once is as good as one that lives 1 ms).
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// `SET key value [PX ttl] [NX]`.
+fn set_command(key: &str, value: &str, ttl: Option<Duration>, only_if_absent: bool) -> Cmd {
+    let mut command = ::redis::cmd("SET");
+    command.arg(key).arg(value);
+    if let Some(ttl) = ttl {
+        command.arg("PX").arg(ttl_ms(ttl));
+    }
+    if only_if_absent {
+        command.arg("NX");
+    }
+    command
+}
+
+#[async_trait::async_trait]
+impl Backend for RedisStore {
+    async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.limits.check_key(key)?;
+        self.query(::redis::cmd("GET").arg(key)).await
+    }
+
+    async fn set(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        self.limits.check_entry(&key, &value)?;
+        self.query::<()>(&set_command(&key, &value, ttl, false))
+            .await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.limits.check_key(key)?;
+        self.query::<()>(::redis::cmd("DEL").arg(key)).await
+    }
+
+    async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        self.limits.check_key(key)?;
+        match ttl {
+            Some(ttl) => {
+                self.query(::redis::cmd("PEXPIRE").arg(key).arg(ttl_ms(ttl)))
+                    .await
+            }
+            None => {
+                let mut connection = self.connection.clone();
+                let invocation = self.touch_persist.key(key);
+                self.bounded(async move { invocation.invoke_async(&mut connection).await })
+                    .await
+            }
+        }
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.limits.check_entry(&key, &value)?;
+        // SET NX answers OK when it stored the value and nil when it did not.
+        let stored: Option<String> = self.query(&set_command(&key, &value, ttl, true)).await?;
+        Ok(stored.is_some())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.limits.check_optional_entry(&key, new.as_deref())?;
+        let flag = |present: bool| if present { "1" } else { "0" };
+        let mut invocation = self.compare_and_swap.key(&key);
+        invocation
+            .arg(flag(expected.is_some()))
+            .arg(expected.as_deref().unwrap_or_default())
+            .arg(flag(new.is_some()))
+            .arg(new.as_deref().unwrap_or_default())
+            .arg(ttl.map_or(0, ttl_ms));
+        let mut connection = self.connection.clone();
+        self.bounded(async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
+    async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError> {
+        self.limits.check_key(&key)?;
+        self.query(::redis::cmd("INCRBY").arg(&key).arg(delta))
+            .await
+    }
+}
