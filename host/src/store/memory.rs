@@ -332,20 +332,6 @@ mod tests {
     }
 
     #[test]
-    fn set_then_read_then_remove() {
-        let store = store();
-        assert_eq!(store.read("k"), Ok(None));
-        store.set("k".into(), "v1".into(), None).unwrap();
-        store.set("k".into(), "v2".into(), None).unwrap();
-        assert_eq!(store.read("k"), Ok(Some("v2".into())));
-        assert_eq!(store.len(), 1);
-        store.remove("k").unwrap();
-        store.remove("k").unwrap();
-        assert_eq!(store.read("k"), Ok(None));
-        assert!(store.is_empty());
-    }
-
-    #[test]
     fn a_write_on_one_thread_is_read_on_others() {
         let store = store();
         let writer = store.clone();
@@ -381,37 +367,6 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert_eq!(store.read("long"), Ok(Some("v".into())));
         assert_eq!(store.read("forever"), Ok(Some("v".into())));
-    }
-
-    #[test]
-    fn a_new_ttl_replaces_the_old_one() {
-        let store = store();
-        store
-            .set("k".into(), "v".into(), Some(Duration::from_millis(20)))
-            .unwrap();
-        store.set("k".into(), "v".into(), None).unwrap();
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(store.read("k"), Ok(Some("v".into())));
-    }
-
-    #[test]
-    fn touch_renews_the_ttl_and_keeps_the_value() {
-        let store = store();
-        assert_eq!(store.touch("missing", None), Ok(false));
-        store
-            .set("k".into(), "v".into(), Some(Duration::from_millis(40)))
-            .unwrap();
-        assert_eq!(store.touch("k", Some(Duration::from_secs(60))), Ok(true));
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(store.read("k"), Ok(Some("v".into())));
-        assert_eq!(store.touch("k", Some(Duration::from_millis(1))), Ok(true));
-        std::thread::sleep(Duration::from_millis(10));
-        assert_eq!(store.read("k"), Ok(None));
-        assert_eq!(
-            store.touch("k", None),
-            Ok(false),
-            "an expired key cannot be revived"
-        );
     }
 
     #[test]
