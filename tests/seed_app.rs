@@ -6,26 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use reqwest::blocking::Response;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
-use wasmhost_tests::{Host, guest, http};
+use wasmhost_tests::{Host, guest, http, session_cookie};
 
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
 fn seed_host(args: &[&str]) -> Host {
     Host::start(&guest("guest-app"), args)
-}
-
-/// The `connect.sid=...` pair of a response's Set-Cookie, for a Cookie header.
-fn session_cookie(response: &Response) -> String {
-    let set_cookie = response
-        .headers()
-        .get(SET_COOKIE)
-        .expect("a session cookie is set")
-        .to_str()
-        .unwrap();
-    set_cookie.split(';').next().unwrap().to_owned()
 }
 
 /// cookie-signature's signature of `id`, computed with ring: an HMAC

@@ -42,7 +42,10 @@ async fn open(kind: Kind, limits: Limits) -> Opened {
             let url = server.url();
             let a = RedisStore::connect(&url, limits, TIMEOUT).await;
             let b = RedisStore::connect(&url, limits, TIMEOUT).await;
-            let (a, b) = (a.expect("the store connects"), b.expect("the store connects"));
+            let (a, b) = (
+                a.expect("the store connects"),
+                b.expect("the store connects"),
+            );
             Opened {
                 a: Arc::new(a),
                 b: Arc::new(b),
@@ -105,7 +108,9 @@ async fn set_read_remove(kind: Kind) {
 
 async fn a_write_is_read_through_the_other_handle(kind: Kind) {
     let s = open(kind, Limits::default()).await;
-    s.a.set("shared".into(), "from a".into(), None).await.unwrap();
+    s.a.set("shared".into(), "from a".into(), None)
+        .await
+        .unwrap();
     let readers: Vec<_> = (0..4)
         .map(|_| {
             let b = Arc::clone(&s.b);
@@ -146,12 +151,20 @@ async fn a_new_set_replaces_the_ttl(kind: Kind) {
 async fn touch_renews_or_clears_the_ttl_of_live_keys_only(kind: Kind) {
     let s = open(kind, Limits::default()).await;
     assert_eq!(s.a.touch("missing", None).await, Ok(false));
-    assert_eq!(s.a.touch("missing", Some(Duration::from_secs(1))).await, Ok(false));
+    assert_eq!(
+        s.a.touch("missing", Some(Duration::from_secs(1))).await,
+        Ok(false)
+    );
     let short = Some(Duration::from_millis(150));
     s.a.set("renewed".into(), "v".into(), short).await.unwrap();
-    s.a.set("persisted".into(), "v".into(), short).await.unwrap();
+    s.a.set("persisted".into(), "v".into(), short)
+        .await
+        .unwrap();
     s.a.set("no-ttl".into(), "v".into(), None).await.unwrap();
-    assert_eq!(s.b.touch("renewed", Some(Duration::from_secs(60))).await, Ok(true));
+    assert_eq!(
+        s.b.touch("renewed", Some(Duration::from_secs(60))).await,
+        Ok(true)
+    );
     assert_eq!(s.b.touch("persisted", None).await, Ok(true));
     assert_eq!(
         s.b.touch("no-ttl", None).await,
@@ -161,7 +174,9 @@ async fn touch_renews_or_clears_the_ttl_of_live_keys_only(kind: Kind) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.a.read("renewed").await, Ok(Some("v".into())));
     assert_eq!(s.a.read("persisted").await, Ok(Some("v".into())));
-    s.a.touch("renewed", Some(Duration::from_millis(50))).await.unwrap();
+    s.a.touch("renewed", Some(Duration::from_millis(50)))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.a.read("renewed").await, Ok(None));
     assert_eq!(
@@ -174,8 +189,14 @@ async fn touch_renews_or_clears_the_ttl_of_live_keys_only(kind: Kind) {
 async fn set_if_absent_stores_only_into_an_empty_key(kind: Kind) {
     let s = open(kind, Limits::default()).await;
     let short = Some(Duration::from_millis(100));
-    assert_eq!(s.a.set_if_absent("k".into(), "first".into(), short).await, Ok(true));
-    assert_eq!(s.b.set_if_absent("k".into(), "second".into(), None).await, Ok(false));
+    assert_eq!(
+        s.a.set_if_absent("k".into(), "first".into(), short).await,
+        Ok(true)
+    );
+    assert_eq!(
+        s.b.set_if_absent("k".into(), "second".into(), None).await,
+        Ok(false)
+    );
     assert_eq!(s.a.read("k").await, Ok(Some("first".into())));
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
@@ -194,7 +215,11 @@ async fn compare_and_swap_changes_only_the_expected_value(kind: Kind) {
         let new = new.map(str::to_owned);
         async move { store.compare_and_swap("k".into(), expected, new, ttl).await }
     };
-    assert_eq!(cas(Some("x"), Some("y"), None).await, Ok(false), "k is empty");
+    assert_eq!(
+        cas(Some("x"), Some("y"), None).await,
+        Ok(false),
+        "k is empty"
+    );
     assert_eq!(s.a.read("k").await, Ok(None));
     assert_eq!(cas(None, Some("one"), None).await, Ok(true));
     assert_eq!(cas(None, Some("two"), None).await, Ok(false), "k is taken");
@@ -202,13 +227,21 @@ async fn compare_and_swap_changes_only_the_expected_value(kind: Kind) {
     assert_eq!(s.a.read("k").await, Ok(Some("one".into())));
     assert_eq!(cas(Some("one"), Some("two"), None).await, Ok(true));
     assert_eq!(s.a.read("k").await, Ok(Some("two".into())));
-    assert_eq!(cas(Some("two"), None, None).await, Ok(true), "swap to removal");
+    assert_eq!(
+        cas(Some("two"), None, None).await,
+        Ok(true),
+        "swap to removal"
+    );
     assert_eq!(s.a.read("k").await, Ok(None));
     let short = Some(Duration::from_millis(100));
     assert_eq!(cas(None, Some("brief"), short).await, Ok(true));
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(s.a.read("k").await, Ok(None), "the new value took the TTL");
-    assert_eq!(cas(None, Some("again"), None).await, Ok(true), "expired is empty");
+    assert_eq!(
+        cas(None, Some("again"), None).await,
+        Ok(true),
+        "expired is empty"
+    );
 }
 
 async fn increment_counts_from_zero_and_keeps_the_ttl(kind: Kind) {
@@ -222,16 +255,32 @@ async fn increment_counts_from_zero_and_keeps_the_ttl(kind: Kind) {
     assert_eq!(s.a.increment("ttl".into(), 1).await, Ok(11));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.a.read("ttl").await, Ok(None), "the counter kept its TTL");
-    assert_eq!(s.a.increment("ttl".into(), 1).await, Ok(1), "and starts again");
+    assert_eq!(
+        s.a.increment("ttl".into(), 1).await,
+        Ok(1),
+        "and starts again"
+    );
 }
 
 async fn increment_refuses_what_is_not_an_integer(kind: Kind) {
     let s = open(kind, Limits::default()).await;
     s.a.set("text".into(), "abc".into(), None).await.unwrap();
-    assert_eq!(s.a.increment("text".into(), 1).await, Err(StoreError::NotAnInteger));
-    assert_eq!(s.a.read("text").await, Ok(Some("abc".into())), "left as it was");
-    s.a.set("max".into(), i64::MAX.to_string(), None).await.unwrap();
-    assert_eq!(s.a.increment("max".into(), 1).await, Err(StoreError::NotAnInteger));
+    assert_eq!(
+        s.a.increment("text".into(), 1).await,
+        Err(StoreError::NotAnInteger)
+    );
+    assert_eq!(
+        s.a.read("text").await,
+        Ok(Some("abc".into())),
+        "left as it was"
+    );
+    s.a.set("max".into(), i64::MAX.to_string(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.a.increment("max".into(), 1).await,
+        Err(StoreError::NotAnInteger)
+    );
     assert_eq!(s.a.read("max").await, Ok(Some(i64::MAX.to_string())));
 }
 
@@ -291,13 +340,21 @@ async fn key_and_value_limits_are_errors(kind: Kind) {
     let key_error = Some(StoreError::KeyTooLarge { limit: 4 });
     let value_error = Some(StoreError::ValueTooLarge { limit: 3 });
     assert_eq!(s.a.read("12345").await.err(), key_error);
-    assert_eq!(s.a.set("12345".into(), "v".into(), None).await.err(), key_error);
+    assert_eq!(
+        s.a.set("12345".into(), "v".into(), None).await.err(),
+        key_error
+    );
     assert_eq!(s.a.remove("12345").await.err(), key_error);
     assert_eq!(s.a.touch("12345", None).await.err(), key_error);
     assert_eq!(s.a.increment("12345".into(), 1).await.err(), key_error);
-    assert_eq!(s.a.set("k".into(), "long".into(), None).await.err(), value_error);
     assert_eq!(
-        s.a.set_if_absent("k".into(), "long".into(), None).await.err(),
+        s.a.set("k".into(), "long".into(), None).await.err(),
+        value_error
+    );
+    assert_eq!(
+        s.a.set_if_absent("k".into(), "long".into(), None)
+            .await
+            .err(),
         value_error
     );
     assert_eq!(
@@ -317,18 +374,32 @@ async fn the_memory_store_refuses_entries_over_its_limit() {
         ..Limits::default()
     });
     store.set("a".into(), "1".into(), None).unwrap();
-    assert_eq!(Backend::set_if_absent(&store, "b".into(), "2".into(), None).await, Ok(true));
+    assert_eq!(
+        Backend::set_if_absent(&store, "b".into(), "2".into(), None).await,
+        Ok(true)
+    );
     assert_eq!(
         Backend::set_if_absent(&store, "c".into(), "3".into(), None).await,
         Err(StoreError::Full)
     );
-    assert_eq!(Backend::increment(&store, "c".into(), 1).await, Err(StoreError::Full));
-    assert_eq!(Backend::increment(&store, "a".into(), 1).await, Ok(2), "no new entry");
+    assert_eq!(
+        Backend::increment(&store, "c".into(), 1).await,
+        Err(StoreError::Full)
+    );
+    assert_eq!(
+        Backend::increment(&store, "a".into(), 1).await,
+        Ok(2),
+        "no new entry"
+    );
     assert_eq!(
         Backend::compare_and_swap(&store, "b".into(), Some("2".into()), None, None).await,
         Ok(true)
     );
-    assert_eq!(Backend::increment(&store, "c".into(), 1).await, Ok(1), "room again");
+    assert_eq!(
+        Backend::increment(&store, "c".into(), 1).await,
+        Ok(1),
+        "room again"
+    );
 }
 
 /// A lost Redis fails calls as unavailable within the store timeout (no call

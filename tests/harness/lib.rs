@@ -226,3 +226,24 @@ pub fn http() -> reqwest::blocking::Client {
         .build()
         .expect("the HTTP client builds")
 }
+
+/// The `connect.sid=...` pair of a response's Set-Cookie, for a Cookie header.
+pub fn session_cookie(response: &reqwest::blocking::Response) -> String {
+    let set_cookie = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .expect("a session cookie is set")
+        .to_str()
+        .expect("the cookie is text");
+    set_cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+/// The session id a `connect.sid=s%3A<id>.<signature>` cookie carries.
+pub fn session_id(cookie: &str) -> String {
+    let value = cookie.split_once('=').map_or("", |(_, value)| value);
+    let signed = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .expect("the cookie decodes");
+    let signed = signed.strip_prefix("s:").expect("a signed cookie");
+    signed.rsplit_once('.').expect("id.signature").0.to_owned()
+}

@@ -94,7 +94,14 @@ impl Drop for RedisServer {
 fn spawn(port: u16, dir: &Path) -> Child {
     Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())

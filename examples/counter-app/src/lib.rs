@@ -54,7 +54,9 @@ fn visits(req: &mut Request) -> Response {
         Ok((total, mine))
     });
     match counted {
-        Ok((total, mine)) => Response::json(&json!({ "total": total, "mine": mine, "task": task_id() })),
+        Ok((total, mine)) => {
+            Response::json(&json!({ "total": total, "mine": mine, "task": task_id() }))
+        }
         Err(error) => store_failure(&error),
     }
 }
@@ -69,7 +71,9 @@ fn limited(req: &mut Request) -> Response {
     let now_ms = req
         .received()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
     let window = now_ms / window_ms;
     let key = format!("rate:{session}:{window}");
     let used = match store::increment(&key, 1) {

@@ -311,9 +311,7 @@ impl Backend for MemoryStore {
                     .map_err(|_| StoreError::NotAnInteger)?,
                 None => 0,
             };
-            let sum = current
-                .checked_add(delta)
-                .ok_or(StoreError::NotAnInteger)?;
+            let sum = current.checked_add(delta).ok_or(StoreError::NotAnInteger)?;
             let entry = Entry {
                 value: sum.to_string(),
                 expires_at: live.and_then(|entry| entry.expires_at),

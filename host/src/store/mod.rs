@@ -18,8 +18,8 @@ mod redis;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use memory::MemoryStore;
 pub use self::redis::{ConnectError, RedisStore};
+pub use memory::MemoryStore;
 
 /// The store all tasks of a host share, whichever backend it is.
 pub type Store = Arc<dyn Backend>;
@@ -33,8 +33,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn read(&self, key: &str) -> Result<Option<String>, StoreError>;
 
     /// Stores `value` under `key`, replacing what was there.
-    async fn set(&self, key: String, value: String, ttl: Option<Duration>)
-    -> Result<(), StoreError>;
+    async fn set(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError>;
 
     /// Removes `key`; a missing key is not an error.
     async fn remove(&self, key: &str) -> Result<(), StoreError>;

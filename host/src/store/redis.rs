@@ -70,7 +70,11 @@ impl RedisStore {
     /// Connects to the Redis at `url` (`redis://host:port[/db]`) and checks it
     /// answers, all within `timeout`, so a host never starts on a Redis it
     /// cannot use.
-    pub async fn connect(url: &str, limits: Limits, timeout: Duration) -> Result<Self, ConnectError> {
+    pub async fn connect(
+        url: &str,
+        limits: Limits,
+        timeout: Duration,
+    ) -> Result<Self, ConnectError> {
         let client = Client::open(url).map_err(|error| ConnectError::BadUrl {
             url: url.to_owned(),
             reason: one_line(&error),
@@ -98,7 +102,12 @@ impl RedisStore {
         };
         let connection = tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| unreachable(format!("no answer within {}", humantime::format_duration(timeout))))?
+            .map_err(|_| {
+                unreachable(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timeout)
+                ))
+            })?
             .map_err(|error| unreachable(one_line(&error)))?;
         Ok(RedisStore {
             address: addr,
@@ -144,9 +153,7 @@ fn store_error(error: &RedisError) -> StoreError {
     let detail = error.detail().unwrap_or_default();
     match error.code() {
         Some("OOM") => StoreError::Full,
-        Some("ERR")
-            if detail.contains("not an integer") || detail.contains("would overflow") =>
-        {
+        Some("ERR") if detail.contains("not an integer") || detail.contains("would overflow") => {
             StoreError::NotAnInteger
         }
         _ => StoreError::Unavailable(format!("Redis: {}", one_line(error))),
