@@ -168,6 +168,45 @@ fn store_limits_are_errors_the_guest_sees() {
 }
 
 #[test]
+fn atomic_store_operations_reach_the_guest_with_their_errors() {
+    let host = test_host(&["--tasks", "2"]);
+    let client = http();
+    let body = |path: &str| -> Value { client.get(host.url(path)).send().unwrap().json().unwrap() };
+    assert_eq!(
+        body("/store/set-if-absent?key=k&value=a"),
+        json!({ "value": true })
+    );
+    assert_eq!(
+        body("/store/set-if-absent?key=k&value=b"),
+        json!({ "value": false })
+    );
+    assert_eq!(
+        body("/store/cas?key=k&expected=b&new=c"),
+        json!({ "value": false })
+    );
+    assert_eq!(
+        body("/store/cas?key=k&expected=a&new=c"),
+        json!({ "value": true })
+    );
+    assert_eq!(body("/store/get?key=k"), json!({ "value": "c" }));
+    assert_eq!(
+        body("/store/cas?key=k&expected=c"),
+        json!({ "value": true }),
+        "to removal"
+    );
+    assert_eq!(body("/store/get?key=k"), json!({ "value": null }));
+    assert_eq!(
+        body("/store/incr?key=n&delta=-5&times=3"),
+        json!({ "value": -15 })
+    );
+    assert_eq!(
+        body(&format!("/store/incr?key=n&delta={}", i64::MIN)),
+        json!({ "error": "NotAnInteger" })
+    );
+    assert_eq!(body("/store/incr?key=n"), json!({ "value": -14 }));
+}
+
+#[test]
 fn env_flags_reach_the_guest_and_nothing_else_does() {
     let host = test_host(&["--tasks", "1", "--env", "GREETING=hello=world"]);
     assert_eq!(
