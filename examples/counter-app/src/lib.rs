@@ -90,7 +90,7 @@ fn limited(req: &mut Request) -> Response {
             let retry_after_s = ((window + 1) * window_ms - now_ms).div_ceil(1000);
             Response::json(&json!({ "allowed": false, "used": used, "limit": limit }))
                 .with_status(429)
-                .with_header("retry-after", &retry_after_s.to_string())
+                .with_header("retry-after", retry_after_s.to_string())
         }
         Err(error) => store_failure(&error),
     }
