@@ -11,7 +11,8 @@
 //! - [`http`]: converting hyper requests and responses to the WIT records.
 //! - [`instance`]: one task's persistent instance, replaced after a trap.
 //! - [`limits`]: deadlines, memory, recycling, queue and HTTP limits.
-//! - [`store`]: the shared session store (memory backend with TTL and limits).
+//! - [`store`]: the shared session store: the `Backend` trait, the memory
+//!   backend (DashMap, TTLs, limits) and the Redis backend (several hosts).
 //! - [`state`]: what each wasmtime `Store` holds, and the host side of the WIT imports.
 //! - [`guest_log`]: guest stdout/stderr into the host's log, tagged with the task.
 //! - [`server`]: start-up, readiness, signals and graceful shutdown.
