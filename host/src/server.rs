@@ -2,7 +2,8 @@
 //!
 //! Start-up does everything that can fail before printing `listening on`:
 //! compile the guest once, bind the port, start the task threads (the worker
-//! threads of one tokio runtime, one per task) and instantiate every task's
+//! threads of one tokio runtime, one per task), open the store (connecting to
+//! Redis, if it is one) and instantiate every task's
 //! instance. Serving accepts connections and lets the tasks answer them.
 //! SIGINT/SIGTERM stops accepting, lets in-flight requests finish (up to the
 //! drain timeout), stops the store's purge task and the watchdog, and returns.
