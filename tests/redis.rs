@@ -220,7 +220,7 @@ fn a_redis_that_is_not_there_stops_the_host_at_start_with_one_line() {
     let started = Instant::now();
     let output = Command::new(wasmhost_bin())
         .args(["--listen", "127.0.0.1:0", "--store"])
-        .arg(format!("redis://127.0.0.1:{port}"))
+        .arg(format!("redis://:s3cret@127.0.0.1:{port}"))
         .arg(guest("guest-app"))
         .stdin(Stdio::null())
         .output()
@@ -237,15 +237,20 @@ fn a_redis_that_is_not_there_stops_the_host_at_start_with_one_line() {
         errors[0].contains(&format!("cannot reach Redis at 127.0.0.1:{port}")),
         "{stderr}"
     );
+    assert!(
+        !stderr.contains("s3cret"),
+        "the password is not shown: {stderr}"
+    );
     assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));
 }
 
 #[test]
 fn a_bad_store_url_is_refused_with_one_line() {
     for (url, expected) in [
-        ("redis://127.0.0.1:6379/notadb", "invalid Redis URL"),
-        ("rediss://127.0.0.1:6379", "no TLS"),
-        ("mongodb://x", "unknown store"),
+        ("redis://:s3cret@127.0.0.1:6379/notadb", "invalid Redis URL"),
+        ("rediss://:s3cret@127.0.0.1:6379", "no TLS"),
+        ("mongodb://u:s3cret@x", "unknown store"),
+        ("memroy", "expected `memory`"),
     ] {
         let output = Command::new(wasmhost_bin())
             .args(["--store", url])
@@ -256,5 +261,10 @@ fn a_bad_store_url_is_refused_with_one_line() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{url}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            !stderr.contains("s3cret"),
+            "the password is not shown: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }

@@ -13,6 +13,13 @@ use wasmhost_tests::RedisServer;
 /// How long a Redis store call may take before it is an error.
 const TIMEOUT: Duration = Duration::from_millis(500);
 
+/// A TTL that outlives the few calls a test makes right after setting it,
+/// even on a slow, busy machine.
+const SHORT_TTL: Duration = Duration::from_secs(1);
+
+/// Long enough for a [`SHORT_TTL`] to have run out.
+const PAST_SHORT_TTL: Duration = Duration::from_millis(2_200);
+
 /// A store under test and what keeps it alive.
 struct Opened {
     a: Store,
@@ -79,6 +86,7 @@ macro_rules! conformance {
 
 conformance!(
     set_read_remove,
+    a_ttl_past_a_century_is_no_ttl,
     a_write_is_read_through_the_other_handle,
     entries_with_a_ttl_expire,
     a_new_set_replaces_the_ttl,
@@ -91,6 +99,29 @@ conformance!(
     exactly_one_of_racing_claims_wins,
     key_and_value_limits_are_errors,
 );
+
+async fn a_ttl_past_a_century_is_no_ttl(kind: Kind) {
+    let s = open(kind, Limits::default()).await;
+    let ttls = [
+        Duration::MAX,
+        Duration::from_millis(u64::MAX),
+        Duration::from_secs(200 * 365 * 86_400),
+    ];
+    for ttl in ttls {
+        s.a.set("k".into(), "v".into(), Some(ttl)).await.unwrap();
+        assert_eq!(s.a.read("k").await, Ok(Some("v".into())));
+        assert_eq!(s.a.touch("k", Some(ttl)).await, Ok(true));
+        let swapped =
+            s.a.compare_and_swap("k".into(), Some("v".into()), Some("w".into()), Some(ttl));
+        assert_eq!(swapped.await, Ok(true));
+        s.a.remove("k").await.unwrap();
+        assert_eq!(
+            s.a.set_if_absent("k".into(), "v".into(), Some(ttl)).await,
+            Ok(true)
+        );
+        s.a.remove("k").await.unwrap();
+    }
+}
 
 async fn set_read_remove(kind: Kind) {
     let s = open(kind, Limits::default()).await;
@@ -126,14 +157,14 @@ async fn a_write_is_read_through_the_other_handle(kind: Kind) {
 
 async fn entries_with_a_ttl_expire(kind: Kind) {
     let s = open(kind, Limits::default()).await;
-    let short = Some(Duration::from_millis(100));
+    let short = Some(SHORT_TTL);
     s.a.set("short".into(), "v".into(), short).await.unwrap();
     s.a.set("long".into(), "v".into(), Some(Duration::from_secs(60)))
         .await
         .unwrap();
     s.a.set("forever".into(), "v".into(), None).await.unwrap();
     assert_eq!(s.b.read("short").await, Ok(Some("v".into())));
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(PAST_SHORT_TTL).await;
     assert_eq!(s.b.read("short").await, Ok(None));
     assert_eq!(s.b.read("long").await, Ok(Some("v".into())));
     assert_eq!(s.b.read("forever").await, Ok(Some("v".into())));
@@ -141,10 +172,10 @@ async fn entries_with_a_ttl_expire(kind: Kind) {
 
 async fn a_new_set_replaces_the_ttl(kind: Kind) {
     let s = open(kind, Limits::default()).await;
-    let short = Some(Duration::from_millis(100));
+    let short = Some(SHORT_TTL);
     s.a.set("k".into(), "v".into(), short).await.unwrap();
     s.a.set("k".into(), "w".into(), None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(PAST_SHORT_TTL).await;
     assert_eq!(s.a.read("k").await, Ok(Some("w".into())));
 }
 
@@ -155,7 +186,7 @@ async fn touch_renews_or_clears_the_ttl_of_live_keys_only(kind: Kind) {
         s.a.touch("missing", Some(Duration::from_secs(1))).await,
         Ok(false)
     );
-    let short = Some(Duration::from_millis(150));
+    let short = Some(SHORT_TTL);
     s.a.set("renewed".into(), "v".into(), short).await.unwrap();
     s.a.set("persisted".into(), "v".into(), short)
         .await
@@ -171,7 +202,7 @@ async fn touch_renews_or_clears_the_ttl_of_live_keys_only(kind: Kind) {
         Ok(true),
         "a key without a TTL exists all the same"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(PAST_SHORT_TTL).await;
     assert_eq!(s.a.read("renewed").await, Ok(Some("v".into())));
     assert_eq!(s.a.read("persisted").await, Ok(Some("v".into())));
     s.a.touch("renewed", Some(Duration::from_millis(50)))
@@ -188,7 +219,7 @@ async fn touch_renews_or_clears_the_ttl_of_live_keys_only(kind: Kind) {
 
 async fn set_if_absent_stores_only_into_an_empty_key(kind: Kind) {
     let s = open(kind, Limits::default()).await;
-    let short = Some(Duration::from_millis(100));
+    let short = Some(SHORT_TTL);
     assert_eq!(
         s.a.set_if_absent("k".into(), "first".into(), short).await,
         Ok(true)
@@ -198,7 +229,7 @@ async fn set_if_absent_stores_only_into_an_empty_key(kind: Kind) {
         Ok(false)
     );
     assert_eq!(s.a.read("k").await, Ok(Some("first".into())));
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(PAST_SHORT_TTL).await;
     assert_eq!(
         s.b.set_if_absent("k".into(), "third".into(), None).await,
         Ok(true),
@@ -233,9 +264,9 @@ async fn compare_and_swap_changes_only_the_expected_value(kind: Kind) {
         "swap to removal"
     );
     assert_eq!(s.a.read("k").await, Ok(None));
-    let short = Some(Duration::from_millis(100));
+    let short = Some(SHORT_TTL);
     assert_eq!(cas(None, Some("brief"), short).await, Ok(true));
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(PAST_SHORT_TTL).await;
     assert_eq!(s.a.read("k").await, Ok(None), "the new value took the TTL");
     assert_eq!(
         cas(None, Some("again"), None).await,
@@ -249,11 +280,11 @@ async fn increment_counts_from_zero_and_keeps_the_ttl(kind: Kind) {
     assert_eq!(s.a.increment("n".into(), 5).await, Ok(5));
     assert_eq!(s.b.increment("n".into(), -7).await, Ok(-2));
     assert_eq!(s.a.read("n").await, Ok(Some("-2".into())));
-    s.a.set("ttl".into(), "10".into(), Some(Duration::from_millis(150)))
+    s.a.set("ttl".into(), "10".into(), Some(SHORT_TTL))
         .await
         .unwrap();
     assert_eq!(s.a.increment("ttl".into(), 1).await, Ok(11));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(PAST_SHORT_TTL).await;
     assert_eq!(s.a.read("ttl").await, Ok(None), "the counter kept its TTL");
     assert_eq!(
         s.a.increment("ttl".into(), 1).await,
@@ -274,6 +305,14 @@ async fn increment_refuses_what_is_not_an_integer(kind: Kind) {
         Ok(Some("abc".into())),
         "left as it was"
     );
+    for spelling in ["+5", "007", "-0", " 1", "1.0", ""] {
+        s.a.set("odd".into(), spelling.into(), None).await.unwrap();
+        assert_eq!(
+            s.a.increment("odd".into(), 1).await,
+            Err(StoreError::NotAnInteger),
+            "{spelling:?}"
+        );
+    }
     s.a.set("max".into(), i64::MAX.to_string(), None)
         .await
         .unwrap();

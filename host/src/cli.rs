@@ -39,15 +39,15 @@ pub struct Cli {
 
     /// The session store: `memory` (shared by this process's tasks), or
     /// `redis://[:password@]host:port[/db]` (shared by every host on that Redis).
-    #[arg(long, value_name = "URL", default_value = "memory", value_parser = parse_store_url)]
-    pub store: StoreUrl,
+    // Checked after parsing (`Config::try_from`), not by clap, whose errors
+    // would repeat the URL and with it any password.
+    #[arg(long, value_name = "URL", default_value = "memory")]
+    pub store: String,
 
     /// How long one Redis store call may take before it fails as unavailable
     /// (also the limit for connecting at start-up).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub store_timeout: Duration,
-
-    /// Most entries the store may hold at once (memory store; Redis has its own `maxmemory`).
 
     /// Longest store key a guest may use, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
@@ -56,6 +56,8 @@ pub struct Cli {
     /// Longest store value a guest may write, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_value_bytes)]
     pub store_max_value: usize,
+
+    /// Most entries the store may hold at once (memory store; Redis has its own `maxmemory`).
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
     pub store_max_entries: usize,
 
@@ -121,15 +123,17 @@ pub struct Config {
     pub cache: bool,
 }
 
-impl From<Cli> for Config {
-    fn from(cli: Cli) -> Self {
+impl TryFrom<Cli> for Config {
+    type Error = String;
+
+    fn try_from(cli: Cli) -> Result<Self, String> {
         let tasks = cli.tasks.map(NonZeroU32::get).unwrap_or_else(default_tasks);
-        Config {
+        Ok(Config {
             app: cli.app,
             tasks,
             listen: cli.listen,
             env: cli.env,
-            store: cli.store,
+            store: parse_store_url(&cli.store)?,
             store_limits: Limits {
                 max_key_bytes: cli.store_max_key,
                 max_value_bytes: cli.store_max_value,
@@ -147,7 +151,7 @@ impl From<Cli> for Config {
                 drain_timeout: cli.drain_timeout,
             },
             cache: !cli.no_cache,
-        }
+        })
     }
 }
 
@@ -174,19 +178,23 @@ fn parse_header_size(text: &str) -> Result<usize, String> {
     Ok(size)
 }
 
+/// `--store`: `memory` or a `redis://` URL. No message repeats the URL, which
+/// may hold a password.
 fn parse_store_url(arg: &str) -> Result<StoreUrl, String> {
-    match arg {
-        "memory" => Ok(StoreUrl::Memory),
-        url if url.starts_with("redis://") => match redis::Client::open(url) {
+    let scheme = arg.split_once("://").map(|(scheme, _)| scheme);
+    match (arg, scheme) {
+        ("memory", _) => Ok(StoreUrl::Memory),
+        (url, Some("redis")) => match redis::Client::open(url) {
             Ok(_) => Ok(StoreUrl::Redis(url.to_owned())),
-            Err(error) => Err(format!("invalid Redis URL: {error}").replace('\n', " ")),
+            Err(error) => Err(format!("invalid Redis URL in --store: {error}").replace('\n', " ")),
         },
-        url if url.starts_with("rediss://") || url.starts_with("redis+unix://") => Err(format!(
-            "`{url}`: only plain `redis://host:port[/db]` is supported (no TLS or Unix sockets)"
+        (_, Some(scheme @ ("rediss" | "redis+unix" | "unix"))) => Err(format!(
+            "--store: `{scheme}://` is not supported; use `redis://host:port[/db]` (no TLS or Unix sockets)"
         )),
-        other => Err(format!(
-            "unknown store `{other}`; expected `memory` or `redis://host:port[/db]`"
+        (_, Some(scheme)) => Err(format!(
+            "--store: unknown store `{scheme}://`; expected `memory` or `redis://host:port[/db]`"
         )),
+        (_, None) => Err("--store: expected `memory` or `redis://host:port[/db]`".to_owned()),
     }
 }
 
@@ -208,13 +216,13 @@ mod tests {
     fn zero_tasks_is_rejected() {
         assert!(Cli::try_parse_from(["wasmhost", "--tasks", "0", "app.wasm"]).is_err());
         let cli = Cli::try_parse_from(["wasmhost", "--tasks", "3", "app.wasm"]).unwrap();
-        assert_eq!(Config::from(cli).tasks, 3);
+        assert_eq!(Config::try_from(cli).unwrap().tasks, 3);
     }
 
     #[test]
     fn limits_have_their_defaults_and_take_units() {
         let cli = Cli::try_parse_from(["wasmhost", "app.wasm"]).unwrap();
-        assert_eq!(Config::from(cli).limits, TaskLimits::default());
+        assert_eq!(Config::try_from(cli).unwrap().limits, TaskLimits::default());
         let cli = Cli::try_parse_from([
             "wasmhost",
             "--request-timeout",
@@ -226,7 +234,7 @@ mod tests {
             "app.wasm",
         ])
         .unwrap();
-        let limits = Config::from(cli).limits;
+        let limits = Config::try_from(cli).unwrap().limits;
         assert_eq!(limits.request_timeout, Duration::from_millis(1500));
         assert_eq!(limits.max_memory, 64 * 1024 * 1024);
         assert_eq!(limits.recycle_after, Some(100));
@@ -246,5 +254,14 @@ mod tests {
         assert!(parse_store_url("redis://127.0.0.1:6379/notadb").is_err());
         assert!(parse_store_url("rediss://127.0.0.1:6379").is_err());
         assert!(parse_store_url("postgres://x").is_err());
+        assert!(parse_store_url("memroy").is_err());
+        for url in [
+            "redis://:s3cret@127.0.0.1:6379/notadb",
+            "rediss://:s3cret@127.0.0.1:6379",
+            "postgres://u:s3cret@x",
+        ] {
+            let error = parse_store_url(url).expect_err("refused");
+            assert!(!error.contains("s3cret"), "{error}");
+        }
     }
 }

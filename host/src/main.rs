@@ -17,7 +17,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_env("WASMHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    match wasmhost::server::run(cli.into()) {
+    let config = wasmhost::cli::Config::try_from(cli).map_err(anyhow::Error::msg);
+    match config.and_then(wasmhost::server::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!(

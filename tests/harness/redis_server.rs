@@ -1,10 +1,12 @@
 //! A real `redis-server` per test, on a free port, that the test can kill and
 //! bring back.
 //!
-//! Each server keeps an append-only file fsynced on every write in its own
-//! temporary directory, so a restart on the same port comes back with every
-//! write Redis acknowledged: a test can then check that nothing acknowledged
-//! to a guest was lost. Tests never use the machine's shared Redis.
+//! Each server keeps an append-only file in its own temporary directory.
+//! Redis writes it (without fsync, which only an OS crash would need) before
+//! it answers a command, so a server killed and restarted on the same port
+//! comes back with every write it acknowledged: a test can then check that
+//! nothing acknowledged to a guest was lost. Tests never use the machine's
+//! shared Redis.
 
 use std::net::TcpListener;
 use std::path::Path;

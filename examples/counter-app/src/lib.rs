@@ -46,11 +46,10 @@ fn visits(req: &mut Request) -> Response {
     };
     let mine_key = format!("visits:{session}");
     let counted = store::increment("visits:total", 1).and_then(|total| {
+        // A new per-session counter starts at 0 with a TTL, in one step, so
+        // it expires with its session (an existing one is left alone).
+        store::set_if_absent(&mine_key, "0", Some(SESSION_MAX_AGE))?;
         let mine = store::increment(&mine_key, 1)?;
-        if mine == 1 {
-            // A new per-session counter expires with its session.
-            store::touch(&mine_key, Some(SESSION_MAX_AGE))?;
-        }
         Ok((total, mine))
     });
     match counted {
@@ -76,12 +75,10 @@ fn limited(req: &mut Request) -> Response {
         });
     let window = now_ms / window_ms;
     let key = format!("rate:{session}:{window}");
-    let used = match store::increment(&key, 1) {
-        // The first request of a window gives its counter a TTL, so old
-        // windows clean themselves up.
-        Ok(1) => store::touch(&key, Some(Duration::from_millis(window_ms))).map(|_| 1),
-        other => other,
-    };
+    // The first request of a window creates its counter with a TTL, so old
+    // windows clean themselves up.
+    let used = store::set_if_absent(&key, "0", Some(Duration::from_millis(window_ms)))
+        .and_then(|_| store::increment(&key, 1));
     match used {
         Ok(used) if used <= i64::try_from(limit).unwrap_or(i64::MAX) => {
             Response::json(&json!({ "allowed": true, "used": used, "limit": limit }))

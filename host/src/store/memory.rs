@@ -227,8 +227,10 @@ enum Attempt<T> {
 }
 
 fn expiry(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
-    // A TTL too large to represent as an Instant is as good as none.
-    ttl.and_then(|ttl| now.checked_add(ttl))
+    // A TTL past a century (or too large for an Instant) is as good as none,
+    // as on Redis.
+    ttl.filter(|ttl| *ttl <= super::LONGEST_TTL)
+        .and_then(|ttl| now.checked_add(ttl))
 }
 
 #[async_trait::async_trait]
@@ -305,10 +307,14 @@ impl Backend for MemoryStore {
         self.shared.limits.check_key(&key)?;
         self.update(key, |live, _| {
             let current = match live {
+                // Only the integer's own spelling, as Redis's INCRBY takes it
+                // (not "+5", "007" or "-0").
                 Some(entry) => entry
                     .value
                     .parse::<i64>()
-                    .map_err(|_| StoreError::NotAnInteger)?,
+                    .ok()
+                    .filter(|n| n.to_string() == entry.value)
+                    .ok_or(StoreError::NotAnInteger)?,
                 None => 0,
             };
             let sum = current.checked_add(delta).ok_or(StoreError::NotAnInteger)?;

@@ -21,6 +21,11 @@ use std::time::Duration;
 pub use self::redis::{ConnectError, RedisStore};
 pub use memory::MemoryStore;
 
+/// TTLs longer than this (about 100 years) are treated as none by every
+/// backend: Redis refuses expiry times past what it can represent, and no
+/// session lives that long.
+pub const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// The store all tasks of a host share, whichever backend it is.
 pub type Store = Arc<dyn Backend>;
 

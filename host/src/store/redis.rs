@@ -16,9 +16,10 @@
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Cmd, FromRedisValue, RedisError, Script};
+use ::redis::io::tcp::TcpSettings;
+use ::redis::{Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, Script};
 
-use super::{Backend, Limits, StoreError};
+use super::{Backend, LONGEST_TTL, Limits, StoreError};
 
 /// `store-touch` with no TTL: PERSIST answers 0 both for a missing key and
 /// for a key that had no TTL, but touch must tell only the first apart.
@@ -57,11 +58,12 @@ pub struct RedisStore {
     compare_and_swap: Script,
 }
 
-/// Why the host could not start on a Redis store.
+/// Why the host could not start on a Redis store. Neither message repeats the
+/// URL, which may hold a password.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("invalid Redis URL `{url}`: {reason}")]
-    BadUrl { url: String, reason: String },
+    #[error("invalid Redis URL: {reason}")]
+    BadUrl { reason: String },
     #[error("cannot reach Redis at {addr}: {reason}")]
     Unreachable { addr: String, reason: String },
 }
@@ -75,11 +77,19 @@ impl RedisStore {
         limits: Limits,
         timeout: Duration,
     ) -> Result<Self, ConnectError> {
-        let client = Client::open(url).map_err(|error| ConnectError::BadUrl {
-            url: url.to_owned(),
+        let bad_url = |error: RedisError| ConnectError::BadUrl {
             reason: one_line(&error),
-        })?;
-        let addr = client.get_connection_info().addr().to_string();
+        };
+        let info = url.into_connection_info().map_err(bad_url)?;
+        let addr = info.addr().to_string();
+        // Small commands go out at once (no Nagle), and a connection whose
+        // sent commands go unacknowledged (Redis gone without closing it, as
+        // after a failover or a dropped NAT entry) is closed by the kernel,
+        // so the next command reconnects instead of timing out for minutes.
+        let tcp = TcpSettings::default()
+            .set_nodelay(true)
+            .set_user_timeout(timeout.max(Duration::from_secs(1)) * 2);
+        let client = Client::open(info.set_tcp_settings(tcp)).map_err(bad_url)?;
         let unreachable = |reason: String| ConnectError::Unreachable {
             addr: addr.clone(),
             reason,
@@ -150,14 +160,16 @@ impl RedisStore {
 
 /// A Redis error as the guest sees it.
 fn store_error(error: &RedisError) -> StoreError {
-    let detail = error.detail().unwrap_or_default();
     match error.code() {
         Some("OOM") => StoreError::Full,
-        Some("ERR") if detail.contains("not an integer") || detail.contains("would overflow") => {
-            StoreError::NotAnInteger
-        }
         _ => StoreError::Unavailable(format!("Redis: {}", one_line(error))),
     }
+}
+
+/// Whether INCRBY refused the stored value or the sum.
+fn is_not_an_integer(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(why)
+        if why.contains("not an integer") || why.contains("would overflow"))
 }
 
 /// An error's text on one line (Redis errors may carry several).
@@ -166,17 +178,19 @@ fn one_line(error: &impl std::fmt::Display) -> String {
 }
 
 /// A TTL as Redis's PX takes it: whole milliseconds, at least 1 (Redis refuses
-/// 0, and an entry that expires at once is as good as one that lives 1 ms).
-fn ttl_ms(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+/// 0, and an entry that expires at once is as good as one that lives 1 ms);
+/// none for none or for a TTL past [`LONGEST_TTL`].
+fn ttl_ms(ttl: Option<Duration>) -> Option<u64> {
+    ttl.filter(|ttl| *ttl <= LONGEST_TTL)
+        .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 /// `SET key value [PX ttl] [NX]`.
 fn set_command(key: &str, value: &str, ttl: Option<Duration>, only_if_absent: bool) -> Cmd {
     let mut command = ::redis::cmd("SET");
     command.arg(key).arg(value);
-    if let Some(ttl) = ttl {
-        command.arg("PX").arg(ttl_ms(ttl));
+    if let Some(ttl) = ttl_ms(ttl) {
+        command.arg("PX").arg(ttl);
     }
     if only_if_absent {
         command.arg("NX");
@@ -209,11 +223,8 @@ impl Backend for RedisStore {
 
     async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
         self.limits.check_key(key)?;
-        match ttl {
-            Some(ttl) => {
-                self.query(::redis::cmd("PEXPIRE").arg(key).arg(ttl_ms(ttl)))
-                    .await
-            }
+        match ttl_ms(ttl) {
+            Some(ttl) => self.query(::redis::cmd("PEXPIRE").arg(key).arg(ttl)).await,
             None => {
                 let mut connection = self.connection.clone();
                 let invocation = self.touch_persist.key(key);
@@ -250,7 +261,7 @@ impl Backend for RedisStore {
             .arg(expected.as_deref().unwrap_or_default())
             .arg(flag(new.is_some()))
             .arg(new.as_deref().unwrap_or_default())
-            .arg(ttl.map_or(0, ttl_ms));
+            .arg(ttl_ms(ttl).unwrap_or(0));
         let mut connection = self.connection.clone();
         self.bounded(async move { invocation.invoke_async(&mut connection).await })
             .await
@@ -260,5 +271,9 @@ impl Backend for RedisStore {
         self.limits.check_key(&key)?;
         self.query(::redis::cmd("INCRBY").arg(&key).arg(delta))
             .await
+            .map_err(|error| match is_not_an_integer(&error) {
+                true => StoreError::NotAnInteger,
+                false => error,
+            })
     }
 }
