@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmhost_tests::{
-    Host, RedisServer, free_port, guest, http, session_cookie, session_id, wasmhost_bin,
+    Host, RedisServer, free_port, get_text, guest, http, session_cookie, session_id, wasmhost_bin,
 };
 
 /// A store call may take this long before it fails (`--store-timeout`).
@@ -32,12 +32,6 @@ fn host_on(redis: &RedisServer, app: &str, tasks: &str) -> Host {
     )
 }
 
-fn get(client: &reqwest::blocking::Client, url: &str, cookie: &str) -> (u16, String) {
-    let response = client.get(url).header("cookie", cookie).send().unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().unwrap())
-}
-
 #[test]
 fn two_hosts_share_sessions_in_connect_redis_layout() {
     let redis = RedisServer::start();
@@ -49,7 +43,7 @@ fn two_hosts_share_sessions_in_connect_redis_layout() {
     assert_eq!(set.status(), 200);
     let cookie = session_cookie(&set);
     for _ in 0..20 {
-        let (status, body) = get(&client, &host_b.url("/"), &cookie);
+        let (status, body) = get_text(&client, &host_b.url("/"), Some(&cookie));
         assert_eq!(status, 200);
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["foo"], "bar", "host B sees what host A set: {body}");
@@ -102,13 +96,13 @@ fn increments_from_two_hosts_and_eight_tasks_lose_no_update() {
                 let client = http();
                 for _ in 0..10 {
                     let (status, body) =
-                        get(&client, &host.url("/store/incr?key=hits&times=100"), "");
+                        get_text(&client, &host.url("/store/incr?key=hits&times=100"), None);
                     assert_eq!(status, 200, "{body}");
                 }
             });
         }
     });
-    let (_, body) = get(&http(), &hosts[0].url("/store/get?key=hits"), "");
+    let (_, body) = get_text(&http(), &hosts[0].url("/store/get?key=hits"), None);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["value"], "8000");
 
@@ -119,7 +113,7 @@ fn increments_from_two_hosts_and_eight_tasks_lose_no_update() {
             let (host, winners) = (&hosts[claimant % 2], &winners);
             scope.spawn(move || {
                 let url = host.url(&format!("/store/set-if-absent?key=owner&value={claimant}"));
-                let (_, body) = get(&http(), &url, "");
+                let (_, body) = get_text(&http(), &url, None);
                 let body: Value = serde_json::from_str(&body).unwrap();
                 if body["value"] == true {
                     winners.fetch_add(1, Ordering::Relaxed);
@@ -154,7 +148,7 @@ fn killing_redis_under_load_gives_fast_503s_and_service_comes_back() {
                 let client = http();
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    let (status, body) = get(&client, &host.url("/"), cookie);
+                    let (status, body) = get_text(&client, &host.url("/"), Some(cookie.as_str()));
                     let took = started.elapsed();
                     let mut slowest = slowest.lock().unwrap();
                     *slowest = (*slowest).max(took);
@@ -204,7 +198,7 @@ fn killing_redis_under_load_gives_fast_503s_and_service_comes_back() {
         "a request took {slowest:?}"
     );
     for host in &hosts {
-        let (status, body) = get(&http(), &host.url("/"), &cookie);
+        let (status, body) = get_text(&http(), &host.url("/"), Some(&cookie));
         assert_eq!(
             (status, body.contains("\"foo\":\"bar\"")),
             (200, true),

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
-use wasmhost_tests::{Host, guest, http, session_cookie};
+use wasmhost_tests::{Host, get_text, guest, http, session_cookie};
 
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
@@ -23,16 +23,6 @@ fn express_signature(secret: &str, id: &str) -> String {
     STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref())
 }
 
-fn get_json(client: &reqwest::blocking::Client, url: &str, cookie: Option<&str>) -> (u16, String) {
-    let mut request = client.get(url);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().unwrap())
-}
-
 #[test]
 fn a_session_set_through_one_task_is_read_through_the_others() {
     let host = seed_host(&["--tasks", "5"]);
@@ -43,7 +33,7 @@ fn a_session_set_through_one_task_is_read_through_the_others() {
 
     let mut threads = BTreeSet::new();
     for _ in 0..40 {
-        let (status, body) = get_json(&client, &host.url("/"), Some(&cookie));
+        let (status, body) = get_text(&client, &host.url("/"), Some(&cookie));
         assert_eq!(status, 200);
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["foo"], "bar", "every task sees the session: {body}");
@@ -149,7 +139,7 @@ fn missing_unsigned_tampered_or_unknown_cookies_read_not_set() {
     let host = seed_host(&["--tasks", "2"]);
     let client = http();
     let cookie = session_cookie(&client.get(host.url("/set")).send().unwrap());
-    let (_, body) = get_json(&client, &host.url("/"), Some(&cookie));
+    let (_, body) = get_text(&client, &host.url("/"), Some(&cookie));
     assert!(
         body.contains(r#""foo":"bar""#),
         "the genuine cookie works: {body}"
@@ -187,7 +177,7 @@ fn missing_unsigned_tampered_or_unknown_cookies_read_not_set() {
         Some(unknown.as_str()),
         Some("connect.sid=garbage"),
     ] {
-        let (status, body) = get_json(&client, &host.url("/"), cookie);
+        let (status, body) = get_text(&client, &host.url("/"), cookie);
         assert_eq!(status, 200, "cookie {cookie:?}");
         assert!(
             body.contains(NOT_SET),

@@ -4,7 +4,6 @@
 //! "Two handles" are two views of one store as two tasks see it: for memory,
 //! the same map; for Redis, two separate connections, as two hosts have.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmhost::store::{Backend, Limits, MemoryStore, RedisStore, Store, StoreError};
@@ -37,9 +36,9 @@ enum Kind {
 async fn open(kind: Kind, limits: Limits) -> Opened {
     match kind {
         Kind::Memory => {
-            let store: Store = Arc::new(MemoryStore::new(limits));
+            let store = Store::from(MemoryStore::new(limits));
             Opened {
-                a: Arc::clone(&store),
+                a: store.clone(),
                 b: store,
                 redis: None,
             }
@@ -54,8 +53,8 @@ async fn open(kind: Kind, limits: Limits) -> Opened {
                 b.expect("the store connects"),
             );
             Opened {
-                a: Arc::new(a),
-                b: Arc::new(b),
+                a: a.into(),
+                b: b.into(),
                 redis: Some(server),
             }
         }
@@ -144,7 +143,7 @@ async fn a_write_is_read_through_the_other_handle(kind: Kind) {
         .unwrap();
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let b = Arc::clone(&s.b);
+            let b = s.b.clone();
             tokio::spawn(async move { b.read("shared").await })
         })
         .collect();
@@ -241,7 +240,7 @@ async fn set_if_absent_stores_only_into_an_empty_key(kind: Kind) {
 async fn compare_and_swap_changes_only_the_expected_value(kind: Kind) {
     let s = open(kind, Limits::default()).await;
     let cas = |expected: Option<&str>, new: Option<&str>, ttl: Option<Duration>| {
-        let store = Arc::clone(&s.b);
+        let store = s.b.clone();
         let expected = expected.map(str::to_owned);
         let new = new.map(str::to_owned);
         async move { store.compare_and_swap("k".into(), expected, new, ttl).await }
@@ -327,7 +326,7 @@ async fn concurrent_increments_lose_no_update(kind: Kind) {
     let s = open(kind, Limits::default()).await;
     let workers: Vec<_> = (0..8)
         .map(|i| {
-            let store = Arc::clone(if i % 2 == 0 { &s.a } else { &s.b });
+            let store = if i % 2 == 0 { &s.a } else { &s.b }.clone();
             tokio::spawn(async move {
                 for _ in 0..250 {
                     store.increment("hits".into(), 1).await.unwrap();
@@ -345,7 +344,7 @@ async fn exactly_one_of_racing_claims_wins(kind: Kind) {
     let s = open(kind, Limits::default()).await;
     let claims: Vec<_> = (0..16)
         .map(|i| {
-            let store = Arc::clone(if i % 2 == 0 { &s.a } else { &s.b });
+            let store = if i % 2 == 0 { &s.a } else { &s.b }.clone();
             tokio::spawn(async move {
                 let won_set = store
                     .set_if_absent("claim".into(), format!("{i}"), None)

@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
             id: 0,
             count: 1,
             env: Vec::new(),
-            store: std::sync::Arc::new(MemoryStore::new(Limits::default())),
+            store: MemoryStore::new(Limits::default()).into(),
             limits: TaskLimits::default(),
             board: Arc::new(board),
         };

@@ -187,12 +187,12 @@ async fn open_store(config: &Config) -> anyhow::Result<(Store, Option<MemoryStor
     Ok(match &config.store {
         StoreUrl::Memory => {
             let store = MemoryStore::new(config.store_limits);
-            (Arc::new(store.clone()), Some(store))
+            (store.clone().into(), Some(store))
         }
         StoreUrl::Redis(url) => {
             let store = RedisStore::connect(url, config.store_limits, config.store_timeout).await?;
             info!("session store: Redis at {}", store.address());
-            (Arc::new(store), None)
+            (store.into(), None)
         }
     })
 }

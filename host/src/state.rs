@@ -17,7 +17,7 @@ use crate::guest::bindings::wasmhost::app::{crypto, store, task};
 use crate::guest_log::GuestLog;
 use crate::instance::MemoryLimiter;
 use crate::limits::TaskLimits;
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 
 /// Who a task is and what it shares; the same for every instance the task runs.
 #[derive(Clone)]

@@ -247,3 +247,18 @@ pub fn session_id(cookie: &str) -> String {
     let signed = signed.strip_prefix("s:").expect("a signed cookie");
     signed.rsplit_once('.').expect("id.signature").0.to_owned()
 }
+
+/// `GET url` with an optional `Cookie` header: the status and the body.
+pub fn get_text(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    cookie: Option<&str>,
+) -> (u16, String) {
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().expect("the host answers");
+    let status = response.status().as_u16();
+    (status, response.text().expect("the body is text"))
+}

@@ -154,9 +154,9 @@ fn write_motd(req: &mut Request) -> Response {
 /// This request's session id, saving a new session so its cookie is sent.
 fn session_id(req: &mut Request) -> Result<String, Response> {
     let session = req.session();
-    if session.get::<bool>("seen").is_none() {
-        session.set("seen", true);
-    }
+    // Changes the session only on a first visit (setting an equal value is
+    // no change), which is when its cookie must be sent.
+    session.set("seen", true);
     session.id().map(str::to_owned).map_err(|error| {
         eprintln!("counter-app: {error}");
         Response::text("internal server error").with_status(500)

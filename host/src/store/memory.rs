@@ -233,7 +233,6 @@ fn expiry(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
         .and_then(|ttl| now.checked_add(ttl))
 }
 
-#[async_trait::async_trait]
 impl Backend for MemoryStore {
     async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
         MemoryStore::read(self, key)

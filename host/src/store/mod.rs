@@ -26,53 +26,138 @@ pub use memory::MemoryStore;
 /// session lives that long.
 pub const LONGEST_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// The store all tasks of a host share, whichever backend it is.
-pub type Store = Arc<dyn Backend>;
-
 /// What a session store backend does. Every operation is atomic with respect
 /// to every other, on every task and every host sharing the backend; a TTL of
-/// none means the entry never expires.
-#[async_trait::async_trait]
+/// none means the entry never expires. Implementations write `async fn`; the
+/// futures must be `Send` because tasks await them on any worker thread.
 pub trait Backend: Send + Sync + 'static {
     /// The value under `key`, unless there is none or it has expired.
-    async fn read(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn read(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Stores `value` under `key`, replacing what was there.
+    fn set(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes `key`; a missing key is not an error.
+    fn remove(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives `key` a new TTL without changing its value; false if there is no
+    /// such key.
+    fn touch(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores `value` only if `key` holds nothing; whether it did.
+    fn set_if_absent(
+        &self,
+        key: String,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// If `key` holds `expected` (none: nothing), replaces it with `new`
+    /// (none: removes it) and returns true; otherwise returns false.
+    fn compare_and_swap(
+        &self,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Adds `delta` to the integer under `key` (missing: 0, created without a
+    /// TTL; an existing TTL is kept) and returns the sum.
+    fn increment(
+        &self,
+        key: String,
+        delta: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+}
+
+/// The store all tasks of a host share, whichever backend it is; cloning it
+/// is cheap. An enum rather than `Arc<dyn Backend>`: a store call on the
+/// request path is then a match, not a boxed future.
+#[derive(Clone)]
+pub enum Store {
+    Memory(MemoryStore),
+    Redis(Arc<RedisStore>),
+}
+
+impl From<MemoryStore> for Store {
+    fn from(store: MemoryStore) -> Self {
+        Store::Memory(store)
+    }
+}
+
+impl From<RedisStore> for Store {
+    fn from(store: RedisStore) -> Self {
+        Store::Redis(Arc::new(store))
+    }
+}
+
+/// Runs `$call` on whichever backend `$self` is, as `$store: &impl Backend`.
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Memory($store) => $call.await,
+            Store::Redis($store) => {
+                let $store: &RedisStore = $store;
+                $call.await
+            }
+        }
+    };
+}
+
+impl Backend for Store {
+    async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, store => Backend::read(store, key))
+    }
+
     async fn set(
         &self,
         key: String,
         value: String,
         ttl: Option<Duration>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => Backend::set(store, key, value, ttl))
+    }
 
-    /// Removes `key`; a missing key is not an error.
-    async fn remove(&self, key: &str) -> Result<(), StoreError>;
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        dispatch!(self, store => Backend::remove(store, key))
+    }
 
-    /// Gives `key` a new TTL without changing its value; false if there is no
-    /// such key.
-    async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError>;
+    async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        dispatch!(self, store => Backend::touch(store, key, ttl))
+    }
 
-    /// Stores `value` only if `key` holds nothing; whether it did.
     async fn set_if_absent(
         &self,
         key: String,
         value: String,
         ttl: Option<Duration>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, store => Backend::set_if_absent(store, key, value, ttl))
+    }
 
-    /// If `key` holds `expected` (none: nothing), replaces it with `new`
-    /// (none: removes it) and returns true; otherwise returns false.
     async fn compare_and_swap(
         &self,
         key: String,
         expected: Option<String>,
         new: Option<String>,
         ttl: Option<Duration>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, store => Backend::compare_and_swap(store, key, expected, new, ttl))
+    }
 
-    /// Adds `delta` to the integer under `key` (missing: 0, created without a
-    /// TTL; an existing TTL is kept) and returns the sum.
-    async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError>;
+    async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError> {
+        dispatch!(self, store => Backend::increment(store, key, delta))
+    }
 }
 
 /// Size limits of a store, with safe defaults.

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::io::tcp::TcpSettings;
-use ::redis::{Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, Script};
+use ::redis::{
+    Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, Script, ScriptInvocation,
+};
 
 use super::{Backend, LONGEST_TTL, Limits, StoreError};
 
@@ -137,19 +139,30 @@ impl RedisStore {
     /// Runs one command, bounded by the store timeout.
     async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
-        self.bounded(async move { command.query_async::<T>(&mut connection).await })
-            .await
+        let running = async move { command.query_async::<T>(&mut connection).await };
+        self.bounded(running, store_error).await
     }
 
-    /// Waits for `command` at most the store timeout; its failure, or
-    /// running out of time, is the backend's error.
+    /// Runs one script, bounded by the store timeout.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let running = async move { invocation.invoke_async(&mut connection).await };
+        self.bounded(running, store_error).await
+    }
+
+    /// Waits for `command` at most the store timeout; its failure (as
+    /// `classify` sees it), or running out of time, is the backend's error.
     async fn bounded<T>(
         &self,
         command: impl Future<Output = Result<T, RedisError>>,
+        classify: fn(&RedisError) -> StoreError,
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(store_error(&error)),
+            Ok(Err(error)) => Err(classify(&error)),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "Redis did not answer within {}",
                 humantime::format_duration(self.timeout)
@@ -166,10 +179,16 @@ fn store_error(error: &RedisError) -> StoreError {
     }
 }
 
-/// Whether INCRBY refused the stored value or the sum.
-fn is_not_an_integer(error: &StoreError) -> bool {
-    matches!(error, StoreError::Unavailable(why)
-        if why.contains("not an integer") || why.contains("would overflow"))
+/// An INCRBY error: Redis refusing the stored value or the sum, or else as
+/// any command's.
+fn increment_error(error: &RedisError) -> StoreError {
+    let detail = error.detail().unwrap_or_default();
+    match error.code() {
+        Some("ERR") if detail.contains("not an integer") || detail.contains("would overflow") => {
+            StoreError::NotAnInteger
+        }
+        _ => store_error(error),
+    }
 }
 
 /// An error's text on one line (Redis errors may carry several).
@@ -198,7 +217,6 @@ fn set_command(key: &str, value: &str, ttl: Option<Duration>, only_if_absent: bo
     command
 }
 
-#[async_trait::async_trait]
 impl Backend for RedisStore {
     async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.limits.check_key(key)?;
@@ -225,12 +243,7 @@ impl Backend for RedisStore {
         self.limits.check_key(key)?;
         match ttl_ms(ttl) {
             Some(ttl) => self.query(::redis::cmd("PEXPIRE").arg(key).arg(ttl)).await,
-            None => {
-                let mut connection = self.connection.clone();
-                let invocation = self.touch_persist.key(key);
-                self.bounded(async move { invocation.invoke_async(&mut connection).await })
-                    .await
-            }
+            None => self.invoke(self.touch_persist.key(key)).await,
         }
     }
 
@@ -262,18 +275,15 @@ impl Backend for RedisStore {
             .arg(flag(new.is_some()))
             .arg(new.as_deref().unwrap_or_default())
             .arg(ttl_ms(ttl).unwrap_or(0));
-        let mut connection = self.connection.clone();
-        self.bounded(async move { invocation.invoke_async(&mut connection).await })
-            .await
+        self.invoke(invocation).await
     }
 
     async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError> {
         self.limits.check_key(&key)?;
-        self.query(::redis::cmd("INCRBY").arg(&key).arg(delta))
-            .await
-            .map_err(|error| match is_not_an_integer(&error) {
-                true => StoreError::NotAnInteger,
-                false => error,
-            })
+        let mut connection = self.connection.clone();
+        let mut command = ::redis::cmd("INCRBY");
+        command.arg(&key).arg(delta);
+        let running = async move { command.query_async(&mut connection).await };
+        self.bounded(running, increment_error).await
     }
 }
