@@ -50,6 +50,56 @@ fn method_path_query_headers_and_body_reach_the_guest() {
 }
 
 #[test]
+fn uncommon_methods_and_empty_bodies_reach_the_guest() {
+    let host = test_host(&["--tasks", "1"]);
+    for method in ["PATCH", "PURGE"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = http()
+            .request(method.clone(), host.url("/echo?x"))
+            .body("")
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{method}");
+        let echo: Value = response.json().unwrap();
+        assert_eq!(echo["method"], method.as_str());
+        assert_eq!(echo["path"], "/echo");
+        assert_eq!(echo["query"], "x");
+        assert_eq!(echo["body"], "");
+    }
+}
+
+#[test]
+fn headers_the_guest_sets_are_checked_before_they_are_sent() {
+    let host = test_host(&["--tasks", "1"]);
+    let fetch = |query: &str| {
+        http()
+            .get(host.url(&format!("/header?{query}")))
+            .send()
+            .unwrap()
+    };
+
+    let fine = fetch("name=x-echo&value=a%20b");
+    assert_eq!(fine.status(), 200);
+    assert_eq!(fine.headers()["x-echo"], "a b");
+
+    // A NUL must not split the value into a header of its own, and a line
+    // break must not reach the wire: both make the answer a 500.
+    for query in [
+        "name=x-echo&value=1%00set-cookie%00evil%3D1",
+        "name=x-echo&value=1%0D%0Aset-cookie:%20evil%3D1",
+        "name=bad%20name&value=1",
+        "name=&value=1",
+    ] {
+        let response = fetch(query);
+        assert_eq!(response.status(), 500, "{query}");
+        assert!(response.headers().get(SET_COOKIE).is_none(), "{query}");
+        assert!(response.headers().get("x-echo").is_none(), "{query}");
+    }
+    // The instance that sent them still serves.
+    assert_eq!(fetch("name=x-echo&value=again").status(), 200);
+}
+
+#[test]
 fn several_set_cookie_headers_all_reach_the_client() {
     let host = test_host(&["--tasks", "1"]);
     let response = http().get(host.url("/two-cookies")).send().unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmhost::board::Board;
-use wasmhost::guest::{GuestApp, Request};
+use wasmhost::guest::{GuestApp, Method, Request};
 use wasmhost::instance::TaskInstance;
 use wasmhost::limits::TaskLimits;
 use wasmhost::state::TaskIdentity;
@@ -38,10 +38,9 @@ fn main() -> anyhow::Result<()> {
         let (path, cookie) = match path.strip_prefix("cookie:") {
             Some(path) => {
                 let set = Request {
-                    method: "GET".into(),
-                    path_with_query: "/set".into(),
-                    headers: String::new(),
-                    body: Vec::new(),
+                    method: Method::Get,
+                    target_and_headers: "/set\0".into(),
+                    body: None,
                     received_ms: now_ms(),
                 };
                 let response = instance
@@ -50,23 +49,21 @@ fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let cookie = response
                     .headers
-                    .iter()
-                    .find(|(name, _)| name == "set-cookie")
-                    .and_then(|(_, value)| value.split(';').next())
+                    .split_once("set-cookie\0")
+                    .and_then(|(_, value)| value.split([';', '\0']).next())
                     .map(str::to_owned);
                 (path.to_owned(), cookie)
             }
             None => (path, None),
         };
-        let mut headers = "host\u{0}127.0.0.1:8080\u{0}".to_owned();
+        let mut target_and_headers = format!("{path}\0host\0127.0.0.1:8080\0");
         if let Some(cookie) = cookie {
-            headers.push_str(&format!("cookie\0{cookie}\0"));
+            target_and_headers.push_str(&format!("cookie\0{cookie}\0"));
         }
         let request = Request {
-            method: "GET".into(),
-            path_with_query: path.clone(),
-            headers,
-            body: Vec::new(),
+            method: Method::Get,
+            target_and_headers,
+            body: None,
             received_ms: now_ms(),
         };
         for _ in 0..10_000 {

@@ -27,7 +27,7 @@ pub mod bindings {
     });
 }
 
-pub use bindings::exports::wasmhost::app::handler::{Request, Response};
+pub use bindings::exports::wasmhost::app::handler::{Method, Request, Response};
 pub use bindings::{App, AppPre};
 
 /// Why a file cannot be run as a wasmhost app.

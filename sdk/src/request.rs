@@ -1,6 +1,7 @@
 //! The request a handler sees: method, path, query, headers, body, route
 //! parameters and, with sessions enabled, its session.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::percent_decode_str;
@@ -11,12 +12,14 @@ use crate::session::Session;
 
 /// One HTTP request.
 pub struct Request {
-    method: String,
-    path_with_query: String,
-    /// As the host packs them: `name\0value\0` for each header.
-    headers: String,
+    method: Cow<'static, str>,
+    /// As the host packs them: the target (path and query), a NUL, then
+    /// `name\0value\0` for each header.
+    packed: String,
+    /// Where the target ends in `packed`.
+    target_end: usize,
     body: Vec<u8>,
-    received: SystemTime,
+    received_ms: u64,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) session: Option<Session>,
 }
@@ -30,40 +33,60 @@ impl Request {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Self {
-        let mut packed = String::new();
+        let mut packed = path_with_query.into();
+        let target_end = packed.len();
+        packed.push('\0');
         for (name, value) in headers {
             packed.push_str(&name);
             packed.push('\0');
             packed.push_str(&value);
             packed.push('\0');
         }
-        let mut request = Request::packed(method.into(), path_with_query.into(), packed, body);
-        request.received = SystemTime::now();
-        request
-    }
-
-    fn packed(method: String, path_with_query: String, headers: String, body: Vec<u8>) -> Self {
+        let received_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
         Request {
-            method,
-            path_with_query,
-            headers,
+            method: Cow::Owned(method.into()),
+            packed,
+            target_end,
             body,
-            received: SystemTime::UNIX_EPOCH,
+            received_ms,
             params: Vec::new(),
             session: None,
         }
     }
 
     pub(crate) fn from_raw(raw: raw::Request) -> Self {
-        let mut request = Request::packed(raw.method, raw.path_with_query, raw.headers, raw.body);
-        request.received = SystemTime::UNIX_EPOCH + Duration::from_millis(raw.received_ms);
-        request
+        let method = match raw.method {
+            raw::Method::Get => Cow::Borrowed("GET"),
+            raw::Method::Head => Cow::Borrowed("HEAD"),
+            raw::Method::Post => Cow::Borrowed("POST"),
+            raw::Method::Put => Cow::Borrowed("PUT"),
+            raw::Method::Delete => Cow::Borrowed("DELETE"),
+            raw::Method::Connect => Cow::Borrowed("CONNECT"),
+            raw::Method::Options => Cow::Borrowed("OPTIONS"),
+            raw::Method::Trace => Cow::Borrowed("TRACE"),
+            raw::Method::Patch => Cow::Borrowed("PATCH"),
+            raw::Method::Other(method) => Cow::Owned(method),
+        };
+        let packed = raw.target_and_headers;
+        Request {
+            method,
+            target_end: packed.find('\0').unwrap_or(packed.len()),
+            packed,
+            body: raw.body.unwrap_or_default(),
+            received_ms: raw.received_ms,
+            params: Vec::new(),
+            session: None,
+        }
     }
 
     /// When the host received the request (millisecond precision). Sessions
     /// use it as "now", which saves a clock call per request.
     pub fn received(&self) -> SystemTime {
-        self.received
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.received_ms)
     }
 
     /// The method, e.g. `GET`.
@@ -71,16 +94,20 @@ impl Request {
         &self.method
     }
 
+    /// The path and query, as on the request line.
+    fn target(&self) -> &str {
+        &self.packed[..self.target_end]
+    }
+
     /// The path without the query, as sent (not percent-decoded).
     pub fn path(&self) -> &str {
-        self.path_with_query
-            .split_once('?')
-            .map_or(self.path_with_query.as_str(), |(path, _)| path)
+        let target = self.target();
+        target.split_once('?').map_or(target, |(path, _)| path)
     }
 
     /// The raw query string after `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.path_with_query.split_once('?').map(|(_, query)| query)
+        self.target().split_once('?').map(|(_, query)| query)
     }
 
     /// The first query parameter called `name`, percent-decoded (`+` is a space).
@@ -115,7 +142,8 @@ impl Request {
 
     /// All headers as (name, value), in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let mut fields = self.headers.split('\0');
+        let packed = self.packed.get(self.target_end + 1..).unwrap_or("");
+        let mut fields = packed.split('\0');
         std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
     }
 

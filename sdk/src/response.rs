@@ -8,7 +8,9 @@ use crate::bindings::exports::wasmhost::app::handler as raw;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    headers: Vec<(String, String)>,
+    /// Packed as the host takes them: `name\0value\0` for each header (one
+    /// buffer for all headers, not two strings each).
+    headers: String,
     body: Vec<u8>,
 }
 
@@ -17,15 +19,17 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Response {
             status,
-            headers: Vec::new(),
+            headers: String::new(),
             body: Vec::new(),
         }
     }
 
     /// `200` with `value` as compact JSON, as express's `res.json` sends it.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
-        match serde_json::to_vec(value) {
-            Ok(body) => Response::new(200)
+        // Room for a small answer up front, so most never grow the buffer.
+        let mut body = Vec::with_capacity(128);
+        match serde_json::to_writer(&mut body, value) {
+            Ok(()) => Response::new(200)
                 .with_header("content-type", "application/json; charset=utf-8")
                 .with_body(body),
             Err(_) => Response::text("cannot serialize response").with_status(500),
@@ -50,14 +54,17 @@ impl Response {
     }
 
     /// Adds a header; adding a name twice sends it twice (e.g. `set-cookie`).
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+    /// A name or value the host cannot send (with a line break, say) makes
+    /// the response a 500 rather than reach the client.
+    pub fn with_header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.append_header(name, value);
         self
     }
 
     /// Adds a header to a response already built.
-    pub fn append_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.headers.push((name.into(), value.into()));
+    pub fn append_header(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        push_field(&mut self.headers, name.as_ref());
+        push_field(&mut self.headers, value.as_ref());
     }
 
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
@@ -69,16 +76,17 @@ impl Response {
         self.status
     }
 
-    pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
+    /// All headers as (name, value), in the order added.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut fields = self.headers.split('\0');
+        std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
     }
 
     /// The first value of header `name`, whatever its case.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| value)
     }
 
     pub fn body(&self) -> &[u8] {
@@ -92,6 +100,19 @@ impl Response {
             body: self.body,
         }
     }
+}
+
+/// Appends one name or value and its NUL. A NUL inside it would shift every
+/// later name and value (a value could smuggle in a header of its own), so
+/// it becomes DEL: still one field, and one the host refuses (a 500), as it
+/// would have refused the NUL.
+fn push_field(packed: &mut String, field: &str) {
+    if field.contains('\0') {
+        packed.push_str(&field.replace('\0', "\x7f"));
+    } else {
+        packed.push_str(field);
+    }
+    packed.push('\0');
 }
 
 #[cfg(test)]
@@ -122,6 +143,18 @@ mod tests {
         let response = Response::new(204)
             .with_header("set-cookie", "a=1")
             .with_header("set-cookie", "b=2");
-        assert_eq!(response.headers().len(), 2);
+        assert_eq!(
+            response.headers().collect::<Vec<_>>(),
+            [("set-cookie", "a=1"), ("set-cookie", "b=2")]
+        );
+    }
+
+    #[test]
+    fn a_nul_cannot_add_a_header() {
+        let response = Response::new(200).with_header("x-echo", "1\0set-cookie\0evil=1");
+        assert_eq!(
+            response.headers().collect::<Vec<_>>(),
+            [("x-echo", "1\x7fset-cookie\x7fevil=1")]
+        );
     }
 }
