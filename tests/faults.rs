@@ -237,6 +237,75 @@ fn a_client_that_never_finishes_its_headers_is_dropped() {
 }
 
 #[test]
+fn a_keep_alive_connection_lives_while_used_and_is_closed_when_it_stalls() {
+    let timeout = Duration::from_millis(500);
+    let host = test_host(&["--tasks", "1", "--header-timeout", "500ms"]);
+    let addr = host.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
+    // Requests every 150 ms for three timeouts' worth: the connection's
+    // header deadline keeps moving on, and it must never cut a request off.
+    let started = Instant::now();
+    let mut served = 0;
+    while started.elapsed() < timeout * 3 {
+        stream
+            .write_all(b"GET /task HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let head = read_response(&mut stream);
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "request {served}: {head:?}"
+        );
+        served += 1;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(served >= 8, "only {served} requests");
+
+    // Then half a request head, and nothing more: closed about one timeout
+    // after the last answer, not held open.
+    stream.write_all(b"GET /task HTTP/1.1\r\n").unwrap();
+    let stalled = Instant::now();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let held = stalled.elapsed();
+    assert!(
+        held < timeout * 4,
+        "a stalled connection was held for {held:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "{rest:?}"
+    );
+    assert_eq!(get(&host, "/task").0, 200);
+}
+
+/// Reads one response with a `content-length` body; returns its head.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "closed mid-head: {bytes:?}"
+        );
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&bytes).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
 fn sigterm_exits_zero_within_the_drain_timeout_even_with_a_hung_request() {
     let mut host = test_host(&[
         "--tasks",

@@ -12,8 +12,8 @@ use wasmhost_sdk::{App, Request, Response, SessionOptions, task_id};
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
 #[derive(Serialize)]
-struct Index {
-    foo: String,
+struct Index<'a> {
+    foo: &'a str,
     thread: u32,
 }
 
@@ -37,12 +37,9 @@ fn app() -> App {
 }
 
 fn index(req: &mut Request) -> Response {
-    let value = req
-        .session()
-        .get::<String>("foo")
-        .unwrap_or_else(|| NOT_SET.to_owned());
+    let value = req.session().get::<String>("foo");
     Response::json(&Index {
-        foo: value,
+        foo: value.as_deref().unwrap_or(NOT_SET),
         thread: task_id(),
     })
 }

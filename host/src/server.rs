@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -35,6 +35,7 @@ use tracing::{debug, info, warn};
 use crate::board::Board;
 use crate::cli::{Config, StoreUrl};
 use crate::guest::GuestApp;
+use crate::header_timer::ConnectionTimer;
 use crate::state::TaskIdentity;
 use crate::store::{MemoryStore, RedisStore, Store};
 use crate::task::Tasks;
@@ -117,8 +118,7 @@ async fn serve(
 
     let limits = config.limits;
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+    http.header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_size);
     let connections = GracefulShutdown::new();
     let signal = shutdown_signal();
@@ -135,8 +135,12 @@ async fn serve(
                         let tasks = Arc::clone(&tasks);
                         async move { Ok::<_, Infallible>(tasks.serve(home, request).await) }
                     });
-                    let connection =
-                        connections.watch(http.serve_connection(TokioIo::new(stream), service));
+                    // Each connection has a timer of its own (see `header_timer`).
+                    let connection = connections.watch(
+                        http.clone()
+                            .timer(ConnectionTimer::new())
+                            .serve_connection(TokioIo::new(stream), service),
+                    );
                     tokio::spawn(async move {
                         if let Err(e) = connection.await {
                             debug!("connection ended: {e}");

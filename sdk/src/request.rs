@@ -18,6 +18,10 @@ pub struct Request {
     packed: String,
     /// Where the target ends in `packed`.
     target_end: usize,
+    /// Where the path ends in `packed`: at the `?` before the query, if any,
+    /// else with the target. Found once, since routing asks for the path
+    /// once per route.
+    path_end: usize,
     body: Vec<u8>,
     received_ms: u64,
     pub(crate) params: Vec<(String, String)>,
@@ -49,6 +53,7 @@ impl Request {
             });
         Request {
             method: Cow::Owned(method.into()),
+            path_end: path_end(&packed, target_end),
             packed,
             target_end,
             body,
@@ -72,9 +77,11 @@ impl Request {
             raw::Method::Other(method) => Cow::Owned(method),
         };
         let packed = raw.target_and_headers;
+        let target_end = packed.find('\0').unwrap_or(packed.len());
         Request {
             method,
-            target_end: packed.find('\0').unwrap_or(packed.len()),
+            path_end: path_end(&packed, target_end),
+            target_end,
             packed,
             body: raw.body.unwrap_or_default(),
             received_ms: raw.received_ms,
@@ -94,20 +101,14 @@ impl Request {
         &self.method
     }
 
-    /// The path and query, as on the request line.
-    fn target(&self) -> &str {
-        &self.packed[..self.target_end]
-    }
-
     /// The path without the query, as sent (not percent-decoded).
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        &self.packed[..self.path_end]
     }
 
     /// The raw query string after `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        self.packed.get(self.path_end + 1..self.target_end)
     }
 
     /// The first query parameter called `name`, percent-decoded (`+` is a space).
@@ -163,6 +164,11 @@ impl Request {
     pub fn session(&mut self) -> &mut Session {
         self.session.get_or_insert_with(Session::detached)
     }
+}
+
+/// Where the path ends in a target that ends at `target_end`.
+fn path_end(packed: &str, target_end: usize) -> usize {
+    packed[..target_end].find('?').unwrap_or(target_end)
 }
 
 /// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.

@@ -4,6 +4,10 @@ use serde::Serialize;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
 
+/// Bytes set aside for a response's packed headers when the first is added:
+/// a content type and a session cookie fit.
+const HEADERS_CAPACITY: usize = 256;
+
 /// One HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -30,7 +34,7 @@ impl Response {
         let mut body = Vec::with_capacity(128);
         match serde_json::to_writer(&mut body, value) {
             Ok(()) => Response::new(200)
-                .with_header("content-type", "application/json; charset=utf-8")
+                .with_own_header("content-type", "application/json; charset=utf-8")
                 .with_body(body),
             Err(_) => Response::text("cannot serialize response").with_status(500),
         }
@@ -39,7 +43,7 @@ impl Response {
     /// `200` with a plain-text body.
     pub fn text(text: impl Into<String>) -> Self {
         Response::new(200)
-            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_own_header("content-type", "text/plain; charset=utf-8")
             .with_body(text.into().into_bytes())
     }
 
@@ -63,8 +67,31 @@ impl Response {
 
     /// Adds a header to a response already built.
     pub fn append_header(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
-        push_field(&mut self.headers, name.as_ref());
-        push_field(&mut self.headers, value.as_ref());
+        let (name, value) = (name.as_ref(), value.as_ref());
+        self.reserve_header(name, value);
+        push_field(&mut self.headers, name);
+        push_field(&mut self.headers, value);
+    }
+
+    /// A header the SDK itself writes, with no NUL to look for.
+    fn with_own_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.reserve_header(name, value);
+        for field in [name, value] {
+            self.headers.push_str(field);
+            self.headers.push('\0');
+        }
+        self
+    }
+
+    /// Room for one more header; the first takes room for a few, so a
+    /// response's headers are usually one allocation, never regrown.
+    fn reserve_header(&mut self, name: &str, value: &str) {
+        let needed = name.len() + value.len() + 2;
+        if self.headers.capacity() == 0 {
+            self.headers.reserve(needed.max(HEADERS_CAPACITY));
+        } else {
+            self.headers.reserve(needed);
+        }
     }
 
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
@@ -107,7 +134,7 @@ impl Response {
 /// it becomes DEL: still one field, and one the host refuses (a 500), as it
 /// would have refused the NUL.
 fn push_field(packed: &mut String, field: &str) {
-    if field.contains('\0') {
+    if field.as_bytes().contains(&0) {
         packed.push_str(&field.replace('\0', "\x7f"));
     } else {
         packed.push_str(field);
