@@ -68,7 +68,12 @@ pub async fn to_guest(
     for (name, value) in &parts.headers {
         packed.push_str(name.as_str());
         packed.push('\0');
-        packed.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        // Header values are almost always ASCII; only others pay for the
+        // lossy conversion.
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => packed.push_str(value),
+            Err(_) => packed.push_str(&String::from_utf8_lossy(value.as_bytes())),
+        }
         packed.push('\0');
     }
     let received_ms = SystemTime::now()
@@ -114,7 +119,7 @@ pub fn from_guest(response: guest::Response) -> Result<Response<Body>, InvalidRe
 /// Unpacks `name\0value\0...`. The values are slices of the one buffer the
 /// guest's string was lifted into, so no value is copied again.
 fn unpack_headers(packed: String) -> Result<HeaderMap, InvalidResponse> {
-    let nuls = packed.bytes().filter(|&byte| byte == 0).count();
+    let nuls = memchr::memchr_iter(0, packed.as_bytes()).count();
     let packed = Bytes::from(packed.into_bytes());
     let mut headers = HeaderMap::with_capacity(nuls / 2);
     let mut at = 0;
@@ -134,9 +139,7 @@ fn unpack_headers(packed: String) -> Result<HeaderMap, InvalidResponse> {
 
 /// The position of the first NUL in `bytes` from `from` on.
 fn nul_after(bytes: &[u8], from: usize) -> Result<usize, InvalidResponse> {
-    bytes[from..]
-        .iter()
-        .position(|&byte| byte == 0)
+    memchr::memchr(0, &bytes[from..])
         .map(|offset| from + offset)
         .ok_or(InvalidResponse::Unterminated)
 }

@@ -10,6 +10,7 @@ use std::cell::OnceCell;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::SessionLayer;
+use crate::text::split_byte;
 use crate::{Request, Response, SessionOptions};
 
 /// A request handler: any `Fn(&mut Request) -> Response`.
@@ -136,7 +137,7 @@ impl Route {
 
 /// Path segments, ignoring empty ones (so `/a/` matches `/a`, as in express).
 fn split_path(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|segment| !segment.is_empty())
+    split_byte(path, b'/').filter(|segment| !segment.is_empty())
 }
 
 thread_local! {

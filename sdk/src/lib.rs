@@ -32,6 +32,7 @@ mod request;
 mod response;
 pub mod session;
 pub mod store;
+mod text;
 
 pub use app::{App, Handler};
 pub use request::Request;

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::Session;
+use crate::text::{find_byte, split_byte, split_once_byte};
 
 /// One HTTP request.
 pub struct Request {
@@ -77,7 +78,7 @@ impl Request {
             raw::Method::Other(method) => Cow::Owned(method),
         };
         let packed = raw.target_and_headers;
-        let target_end = packed.find('\0').unwrap_or(packed.len());
+        let target_end = find_byte(&packed, 0).unwrap_or(packed.len());
         Request {
             method,
             path_end: path_end(&packed, target_end),
@@ -113,8 +114,8 @@ impl Request {
 
     /// The first query parameter called `name`, percent-decoded (`+` is a space).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query()?.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        split_byte(self.query()?, b'&').find_map(|pair| {
+            let (key, value) = split_once_byte(pair, b'=').unwrap_or((pair, ""));
             (decode_form(key) == name).then(|| decode_form(value))
         })
     }
@@ -144,7 +145,7 @@ impl Request {
     /// All headers as (name, value), in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let packed = self.packed.get(self.target_end + 1..).unwrap_or("");
-        let mut fields = packed.split('\0');
+        let mut fields = split_byte(packed, 0);
         std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
     }
 
@@ -168,7 +169,7 @@ impl Request {
 
 /// Where the path ends in a target that ends at `target_end`.
 fn path_end(packed: &str, target_end: usize) -> usize {
-    packed[..target_end].find('?').unwrap_or(target_end)
+    find_byte(&packed[..target_end], b'?').unwrap_or(target_end)
 }
 
 /// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.

@@ -12,6 +12,8 @@ use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
+use crate::text::{find_byte, split_byte, split_once_byte};
+
 /// What JavaScript's `encodeURIComponent` leaves alone.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -130,8 +132,9 @@ impl SessionCookie {
     /// Restarts the max age from `now`, as express-session's `touch` does.
     pub fn reset_max_age(&mut self, now: SystemTime) {
         self.expires = self.original_max_age.map(|ms| {
+            let latest = latest_date();
             now.checked_add(Duration::from_millis(ms))
-                .map_or(latest_date(), |expires| expires.min(latest_date()))
+                .map_or(latest, |expires| expires.min(latest))
         });
     }
 
@@ -189,9 +192,9 @@ impl SessionCookie {
 pub fn find<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
     headers
         .into_iter()
-        .flat_map(|header| header.split(';'))
+        .flat_map(|header| split_byte(header, b';'))
         .find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
+            let (key, value) = split_once_byte(pair, b'=')?;
             (key.trim() == name).then(|| value.trim())
         })
         .map(|value| {
@@ -208,7 +211,7 @@ pub fn find<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Optio
 /// value as sent). A plain byte loop: in a guest, the iterator adapters of
 /// `percent_decode` cost more than the rest of finding the cookie.
 fn decode_uri_component(value: &str) -> Option<String> {
-    if !value.contains('%') {
+    if find_byte(value, b'%').is_none() {
         return Some(value.to_owned());
     }
     let bytes = value.as_bytes();

@@ -9,6 +9,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 
+use crate::text::rsplit_once_byte;
+
 #[cfg(target_arch = "wasm32")]
 fn hmac_sha256(secret: &str, value: &str) -> Vec<u8> {
     crate::bindings::wasmhost::app::crypto::hmac_sha256(secret.as_bytes(), value.as_bytes())
@@ -32,7 +34,7 @@ pub fn sign(value: &str, secret: &str) -> String {
 
 /// The value of a signed string if any of `secrets` signed it, else none.
 pub fn unsign<'a>(signed: &'a str, secrets: &[String]) -> Option<&'a str> {
-    let (value, signature) = signed.rsplit_once('.')?;
+    let (value, signature) = rsplit_once_byte(signed, b'.')?;
     // A SHA-256 signature is 32 bytes; decoded on the stack, as anything
     // longer cannot match.
     let mut decoded = [0u8; 48];
