@@ -9,6 +9,7 @@
 //! ratios as a markdown table, then the start-up, replacement, scaling and
 //! stall measurements. BENCHMARKS.md records its output.
 
+mod instructions;
 mod measure;
 mod server;
 mod wrk;
@@ -48,6 +49,10 @@ struct Args {
     /// Run only the extra measurements.
     #[arg(long)]
     only_extras: bool,
+    /// Instead of timing, count the instructions each server executes per
+    /// request with callgrind (needs valgrind): exact and repeatable.
+    #[arg(long, conflicts_with_all = ["quick", "only_extras"])]
+    instructions: bool,
 }
 
 /// What the load generator asks for.
@@ -81,9 +86,15 @@ impl Workload {
 fn main() -> Result<()> {
     let args = Args::parse();
     wrk::check_installed()?;
+    if args.instructions {
+        instructions::check_installed()?;
+    }
     let paths = server::build()?;
     if args.only_extras {
         return extras(&paths, &args);
+    }
+    if args.instructions {
+        return instruction_counts(&paths, &args);
     }
 
     println!(
@@ -154,6 +165,40 @@ fn run_one(
         peak_rss_kib: rss,
         spread,
     })
+}
+
+/// The instructions-per-request table (see `instructions`).
+fn instruction_counts(paths: &server::Paths, args: &Args) -> Result<()> {
+    println!(
+        "# Instructions per request (callgrind), {} tasks/threads, wrk -t1 -c4 -d{:?} counted\n",
+        args.tasks, args.duration
+    );
+    println!("| workload | wasmhost | native | wasmhost/native |");
+    println!("|---|---|---|---|");
+    for &workload in &args.workloads {
+        let mut counts = [0.0; 2];
+        for (count, kind) in counts
+            .iter_mut()
+            .zip([ServerKind::Wasmhost, ServerKind::Native])
+        {
+            *count = instructions::per_request(paths, kind, workload, args.tasks, args.duration)
+                .with_context(|| format!("{} {}", kind.name(), workload.name()))?;
+            eprintln!(
+                "{} {}: {:.0} instructions per request",
+                kind.name(),
+                workload.name(),
+                *count
+            );
+        }
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2} |",
+            workload.name(),
+            counts[0],
+            counts[1],
+            counts[0] / counts[1]
+        );
+    }
+    Ok(())
 }
 
 /// Start-up, replacement, RSS with 5 tasks, scaling with tasks, and the stall test.

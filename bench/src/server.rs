@@ -37,7 +37,12 @@ pub struct Paths {
     pub test_app: PathBuf,
 }
 
-/// Builds both servers (release) and the guests (wasm32-wasip2, release).
+/// The cargo profile everything measured is built with: release with fat
+/// LTO (the workspace's `dist` profile), for both servers and the guests, as
+/// one would build them to deploy.
+const PROFILE: &str = "dist";
+
+/// Builds both servers and the guests (wasm32-wasip2) with [`PROFILE`].
 pub fn build() -> Result<Paths> {
     let root = workspace()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -51,10 +56,19 @@ pub fn build() -> Result<Paths> {
         }
         Ok(())
     };
-    run(&["build", "--release", "-p", "wasmhost", "-p", "native-seed"])?;
     run(&[
         "build",
-        "--release",
+        "--profile",
+        PROFILE,
+        "-p",
+        "wasmhost",
+        "-p",
+        "native-seed",
+    ])?;
+    run(&[
+        "build",
+        "--profile",
+        PROFILE,
         "--target",
         "wasm32-wasip2",
         "-p",
@@ -63,11 +77,12 @@ pub fn build() -> Result<Paths> {
         "test-app",
     ])?;
     let target = root.join("target");
+    let wasm = target.join("wasm32-wasip2").join(PROFILE);
     Ok(Paths {
-        wasmhost: target.join("release/wasmhost"),
-        native: target.join("release/native-seed"),
-        seed_app: target.join("wasm32-wasip2/release/guest_app.wasm"),
-        test_app: target.join("wasm32-wasip2/release/test_app.wasm"),
+        wasmhost: target.join(PROFILE).join("wasmhost"),
+        native: target.join(PROFILE).join("native-seed"),
+        seed_app: wasm.join("guest_app.wasm"),
+        test_app: wasm.join("test_app.wasm"),
     })
 }
 
@@ -84,14 +99,39 @@ pub struct Server {
 impl Server {
     /// Starts `kind` serving the seed app on a free port.
     pub fn start(paths: &Paths, kind: ServerKind, flags: &[&str]) -> Result<Server> {
-        match kind {
-            ServerKind::Wasmhost => Server::start_app(paths, &paths.seed_app, flags),
-            ServerKind::Native => {
-                let mut command = Command::new(&paths.native);
-                command.args(["--listen", "127.0.0.1:0"]).args(flags);
-                Server::spawn(command, kind)
+        Server::start_under(&[], paths, kind, flags)
+    }
+
+    /// Starts `kind` serving the seed app on a free port, as an argument of
+    /// `wrapper` (e.g. `valgrind --tool=callgrind`) if that is not empty.
+    pub fn start_under(
+        wrapper: &[&str],
+        paths: &Paths,
+        kind: ServerKind,
+        flags: &[&str],
+    ) -> Result<Server> {
+        let program = match kind {
+            ServerKind::Wasmhost => &paths.wasmhost,
+            ServerKind::Native => &paths.native,
+        };
+        let mut command = match wrapper.split_first() {
+            Some((tool, args)) => {
+                let mut command = Command::new(tool);
+                command.args(args).arg(program);
+                command
             }
+            None => Command::new(program),
+        };
+        command.args(["--listen", "127.0.0.1:0"]).args(flags);
+        if kind == ServerKind::Wasmhost {
+            // The write workload stores about a million sessions a run, the
+            // default entry limit; the native server's map has no limit.
+            command
+                .args(["--store-max-entries", "100000000"])
+                .arg(&paths.seed_app)
+                .env("WASMHOST_LOG", "info");
         }
+        Server::spawn(command, kind)
     }
 
     /// Starts wasmhost serving `app`.
@@ -103,6 +143,11 @@ impl Server {
             .arg(app)
             .env("WASMHOST_LOG", "info");
         Server::spawn(command, ServerKind::Wasmhost)
+    }
+
+    /// The server's process id (valgrind's, when it runs under valgrind).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn spawn(mut command: Command, kind: ServerKind) -> Result<Server> {

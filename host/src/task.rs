@@ -127,38 +127,46 @@ impl Tasks {
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             return busy;
         };
-        match self.lease(home, claim) {
-            Some(lease) => self.call(lease, &request).await,
-            None => unavailable(),
+        let lease = self.lease(home, claim);
+        self.call(lease, &request).await
+    }
+
+    /// Takes the home task's instance, or else any free one.
+    ///
+    /// The claim guarantees that one is free, but not where: while this scan
+    /// passes one slot that is busy, a call there may end and another request
+    /// take the slot ahead of the scan. So it goes round until it finds one.
+    /// It always does: a slot's instance is put back before its claim is
+    /// freed, so there are always at least as many free slots as claims
+    /// still looking for one.
+    fn lease<'a>(&'a self, home: usize, claim: SemaphorePermit<'a>) -> Lease<'a> {
+        let mut id = home;
+        loop {
+            if let Some(instance) = self.take(id) {
+                self.board.set_busy(id);
+                return Lease {
+                    tasks: self,
+                    id,
+                    instance,
+                    _claim: claim,
+                };
+            }
+            id = (id + 1) % self.slots.len();
         }
     }
 
-    /// Takes the home task's instance, or else any free one. The claim
-    /// guarantees one is free.
-    fn lease<'a>(&'a self, home: usize, claim: SemaphorePermit<'a>) -> Option<Lease<'a>> {
-        let count = self.slots.len();
-        (0..count)
-            .map(|i| (home + i) % count)
-            .find_map(|id| {
-                let mut state = self.slots[id]
-                    .instance
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let instance = match std::mem::replace(&mut *state, State::Busy) {
-                    State::Ready(instance) => Some(instance),
-                    State::Empty => None,
-                    State::Busy => return None,
-                };
-                drop(state);
-                self.board.set_busy(id);
-                Some((id, instance))
-            })
-            .map(|(id, instance)| Lease {
-                tasks: self,
-                id,
-                instance,
-                _claim: claim,
-            })
+    /// Marks slot `id` busy and returns what it held, unless it was busy
+    /// already: its instance, or none if that was lost with an abandoned call.
+    fn take(&self, id: usize) -> Option<Option<TaskInstance>> {
+        let mut state = self.slots[id]
+            .instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match std::mem::replace(&mut *state, State::Busy) {
+            State::Ready(instance) => Some(Some(instance)),
+            State::Empty => Some(None),
+            State::Busy => None,
+        }
     }
 
     /// Runs `request` on the leased instance and turns the outcome into a

@@ -4,10 +4,14 @@
 //! other. An expired entry reads as none at once; the memory it holds is given
 //! back by [`MemoryStore::purge_expired`], which the server runs periodically
 //! in the background (like mini-redis's purge task), so dead sessions do not
-//! pile up.
+//! pile up. A write that finds the store full purges too, but at most once
+//! per [`FULL_PURGE_INTERVAL`]: a purge walks every entry, and a store kept
+//! full by a flood of new sessions must answer "full" quickly, not walk a
+//! million entries per refused write.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -28,7 +32,13 @@ struct Shared {
     /// limit holds even when tasks insert at the same time.
     len: AtomicUsize,
     limits: Limits,
+    /// When the last purge started (none before the first).
+    last_purge: Mutex<Option<Instant>>,
 }
+
+/// The least time between two purges made because a write found the store
+/// full (the background purge runs on its own schedule).
+pub const FULL_PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Entry {
@@ -49,6 +59,7 @@ impl MemoryStore {
                 entries: DashMap::new(),
                 len: AtomicUsize::new(0),
                 limits,
+                last_purge: Mutex::new(None),
             }),
         }
     }
@@ -75,7 +86,9 @@ impl MemoryStore {
         match self.insert(key, entry) {
             Err((key, entry)) => {
                 // Full: expired entries may still count; free them and retry once.
-                self.purge_expired();
+                if !self.purge_if_due() {
+                    return Err(StoreError::Full);
+                }
                 self.insert(key, entry).map_err(|_| StoreError::Full)
             }
             Ok(()) => Ok(()),
@@ -105,9 +118,29 @@ impl MemoryStore {
         })
     }
 
+    /// Purges expired entries for a write that found the store full, unless
+    /// a purge started less than [`FULL_PURGE_INTERVAL`] ago; whether it did.
+    fn purge_if_due(&self) -> bool {
+        let last = *self
+            .shared
+            .last_purge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < FULL_PURGE_INTERVAL) {
+            return false;
+        }
+        self.purge_expired();
+        true
+    }
+
     /// Drops every expired entry and returns how many there were.
     pub fn purge_expired(&self) -> usize {
         let now = Instant::now();
+        *self
+            .shared
+            .last_purge
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
         let mut purged = 0;
         self.shared.entries.retain(|_, entry| {
             let keep = !entry.is_expired(now);
@@ -159,8 +192,8 @@ impl MemoryStore {
 
     /// Applies `change` to the live entry under `key` (none if there is none
     /// or it expired) while holding its shard's lock, which is what makes the
-    /// atomic operations atomic. A full store purges expired entries and
-    /// tries once more, as `set` does.
+    /// atomic operations atomic. A full store purges expired entries (if a
+    /// purge is due) and tries once more, as `set` does.
     fn update<T>(
         &self,
         key: String,
@@ -168,9 +201,9 @@ impl MemoryStore {
     ) -> Result<T, StoreError> {
         let key = match self.try_update(key, &mut change)? {
             Attempt::Done(result) => return Ok(result),
-            Attempt::NoRoom(key) => key,
+            Attempt::NoRoom(key) if self.purge_if_due() => key,
+            Attempt::NoRoom(_) => return Err(StoreError::Full),
         };
-        self.purge_expired();
         match self.try_update(key, &mut change)? {
             Attempt::Done(result) => Ok(result),
             Attempt::NoRoom(_) => Err(StoreError::Full),
@@ -416,6 +449,36 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         store.set("new".into(), "v".into(), None).unwrap();
         assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_kept_full_refuses_fast_and_purges_at_most_once_a_second() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 1000,
+            ..Limits::default()
+        });
+        for i in 0..1000 {
+            store.set(format!("live{i}"), "v".into(), None).unwrap();
+        }
+        // The first refused write purges (nothing has expired), the next
+        // ones within the interval do not walk the store again.
+        assert_eq!(
+            store.set("a".into(), "v".into(), None),
+            Err(StoreError::Full)
+        );
+        let purged_at = store.shared.last_purge.lock().unwrap().unwrap();
+        for i in 0..100 {
+            assert_eq!(
+                store.set(format!("b{i}"), "v".into(), None),
+                Err(StoreError::Full)
+            );
+            assert_eq!(
+                Backend::increment(&store, "n".into(), 1).await,
+                Err(StoreError::Full)
+            );
+        }
+        assert_eq!(store.shared.last_purge.lock().unwrap().unwrap(), purged_at);
+        assert_eq!(store.len(), 1000);
     }
 
     #[test]

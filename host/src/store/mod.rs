@@ -167,7 +167,8 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Longest value, in bytes.
     pub max_value_bytes: usize,
-    /// Most entries held at once (expired entries are purged before refusing).
+    /// Most entries held at once (expired entries are purged before refusing,
+    /// at most once a second).
     pub max_entries: usize,
 }
 
