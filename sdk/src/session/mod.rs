@@ -205,8 +205,13 @@ pub struct Session {
     data: Fields,
     cookie: SessionCookie,
     options: Option<Rc<SessionOptions>>,
-    /// The id this request started with.
-    original_id: String,
+    /// Whether this is the stored session the request's cookie named.
+    loaded: bool,
+    /// Whether the id changed since the request started (a new session got
+    /// its first id, or the session was regenerated). Flags rather than a
+    /// copy of the first id: comparing ids cost a byte-by-byte `memcmp` per
+    /// question in a guest.
+    id_changed: bool,
     /// Whether the fields changed since the session was loaded or made
     /// (express-session compares hashes; a flag set on real changes is the
     /// same answer without copying the fields).
@@ -234,7 +239,8 @@ impl Session {
     ) -> Self {
         cookie.reset_max_age(now);
         Session {
-            original_id: String::new(),
+            loaded: false,
+            id_changed: false,
             id: String::new(),
             data: Fields::default(),
             cookie,
@@ -250,6 +256,7 @@ impl Session {
     pub fn id(&mut self) -> Result<&str, SessionError> {
         if self.id.is_empty() {
             self.id = new_id()?;
+            self.id_changed = true;
         }
         Ok(&self.id)
     }
@@ -322,6 +329,7 @@ impl Session {
             false => store::remove(&options.key(&self.id)),
         };
         self.id = new_id()?;
+        self.id_changed = true;
         self.data.clear();
         self.cookie = options.cookie.clone();
         self.touch();
@@ -367,12 +375,12 @@ impl Session {
 
     /// Whether this request changed the session (its id or its fields).
     fn is_modified(&self) -> bool {
-        self.original_id != self.id || self.changed
+        self.id_changed || self.changed
     }
 
     /// Whether the store already holds exactly this session.
     fn is_saved(&self) -> bool {
-        self.original_id == self.id && self.saved == Some(true)
+        !self.id_changed && self.saved == Some(true)
     }
 
     /// The session as express-session stores it: `cookie` first, then fields.
@@ -550,8 +558,6 @@ pub(crate) struct SessionLayer {
 
 /// What the middleware remembers about a request between load and commit.
 pub(crate) struct Ticket {
-    /// The verified id the request's cookie carried, if any.
-    cookie_id: Option<String>,
     /// The time the request started, read once (reading it is a host call).
     now: SystemTime,
     /// Whether the client reached us over HTTPS (for secure cookies).
@@ -590,10 +596,11 @@ impl SessionLayer {
             None => None,
         };
         let now = request.received();
-        let session = match (stored, &cookie_id) {
+        let session = match (stored, cookie_id) {
             (Some(Stored { data, cookie }), Some(id)) => Session {
-                id: id.clone(),
-                original_id: id.clone(),
+                id,
+                loaded: true,
+                id_changed: false,
                 changed: false,
                 saved: (!options.resave).then_some(true),
                 data,
@@ -606,7 +613,6 @@ impl SessionLayer {
         Ok((
             session,
             Ticket {
-                cookie_id,
                 now,
                 secure_request,
             },
@@ -622,7 +628,6 @@ impl SessionLayer {
         mut response: Response,
     ) -> Response {
         let Ticket {
-            cookie_id,
             now,
             secure_request,
         } = ticket;
@@ -631,7 +636,8 @@ impl SessionLayer {
         }
         let options = &self.options;
         session.cookie.reset_max_age(now);
-        let known = cookie_id.as_deref() == Some(session.id.as_str());
+        // The stored session the cookie named, under the same id.
+        let known = session.loaded && !session.id_changed;
         let modified = session.is_modified();
 
         let should_save = if !options.save_uninitialized && session.saved.is_none() && !known {
@@ -694,7 +700,8 @@ mod tests {
         let Stored { data, cookie } = serde_json::from_str(json).expect("a stored session");
         Session {
             id: "id".to_owned(),
-            original_id: "id".to_owned(),
+            loaded: true,
+            id_changed: false,
             data,
             cookie,
             options: None,
