@@ -27,13 +27,6 @@ use crate::{Workload, wrk};
 /// Connections while counting: few, since the server runs slowly.
 const CONNECTIONS: usize = 4;
 
-pub fn check_installed() -> Result<()> {
-    match Command::new("valgrind").arg("--version").output() {
-        Ok(_) => Ok(()),
-        Err(_) => bail!("valgrind is not installed: `apt-get install -y valgrind` installs it"),
-    }
-}
-
 /// Instructions per request of `kind` on `workload`.
 pub fn per_request(
     paths: &Paths,

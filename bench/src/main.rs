@@ -85,9 +85,9 @@ impl Workload {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    wrk::check_installed()?;
+    require("wrk")?;
     if args.instructions {
-        instructions::check_installed()?;
+        require("valgrind")?;
     }
     let paths = server::build()?;
     if args.only_extras {
@@ -284,6 +284,18 @@ fn extras(paths: &server::Paths, args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Fails with how to install `program` (a Debian package of the same name)
+/// unless it can be run.
+fn require(program: &str) -> Result<()> {
+    match std::process::Command::new(program)
+        .arg("--version")
+        .output()
+    {
+        Ok(_) => Ok(()),
+        Err(_) => bail!("{program} is not installed: `apt-get install -y {program}` installs it"),
+    }
 }
 
 /// Where the workspace is (the bench runs from it).

@@ -17,13 +17,6 @@ pub struct WrkResult {
     pub errors: u64,
 }
 
-pub fn check_installed() -> Result<()> {
-    match Command::new("wrk").arg("--version").output() {
-        Ok(_) => Ok(()),
-        Err(_) => bail!("wrk is not installed: `apt-get install -y wrk` (Debian) installs it"),
-    }
-}
-
 /// `wrk -t1 -c<connections> -d<duration> --latency [-H Cookie] url`
 pub fn run(
     url: &str,
