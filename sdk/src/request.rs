@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::Session;
-use crate::text::{find_byte, split_byte, split_once_byte};
+use crate::text::{find_byte, nul_pairs, split_byte, split_once_byte};
 
 /// One HTTP request.
 pub struct Request {
@@ -39,7 +39,6 @@ impl Request {
         body: Vec<u8>,
     ) -> Self {
         let mut packed = path_with_query.into();
-        let target_end = packed.len();
         packed.push('\0');
         for (name, value) in headers {
             packed.push_str(&name);
@@ -52,16 +51,7 @@ impl Request {
             .map_or(0, |since| {
                 u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
             });
-        Request {
-            method: Cow::Owned(method.into()),
-            path_end: path_end(&packed, target_end),
-            packed,
-            target_end,
-            body,
-            received_ms,
-            params: Vec::new(),
-            session: None,
-        }
+        Request::unpack(Cow::Owned(method.into()), packed, body, received_ms)
     }
 
     pub(crate) fn from_raw(raw: raw::Request) -> Self {
@@ -77,15 +67,24 @@ impl Request {
             raw::Method::Patch => Cow::Borrowed("PATCH"),
             raw::Method::Other(method) => Cow::Owned(method),
         };
-        let packed = raw.target_and_headers;
+        Request::unpack(
+            method,
+            raw.target_and_headers,
+            raw.body.unwrap_or_default(),
+            raw.received_ms,
+        )
+    }
+
+    /// A request from the target and headers packed as the host packs them.
+    fn unpack(method: Cow<'static, str>, packed: String, body: Vec<u8>, received_ms: u64) -> Self {
         let target_end = find_byte(&packed, 0).unwrap_or(packed.len());
         Request {
             method,
-            path_end: path_end(&packed, target_end),
+            path_end: find_byte(&packed[..target_end], b'?').unwrap_or(target_end),
             target_end,
             packed,
-            body: raw.body.unwrap_or_default(),
-            received_ms: raw.received_ms,
+            body,
+            received_ms,
             params: Vec::new(),
             session: None,
         }
@@ -144,9 +143,7 @@ impl Request {
 
     /// All headers as (name, value), in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let packed = self.packed.get(self.target_end + 1..).unwrap_or("");
-        let mut fields = split_byte(packed, 0);
-        std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
+        nul_pairs(self.packed.get(self.target_end + 1..).unwrap_or(""))
     }
 
     pub fn body(&self) -> &[u8] {
@@ -165,11 +162,6 @@ impl Request {
     pub fn session(&mut self) -> &mut Session {
         self.session.get_or_insert_with(Session::detached)
     }
-}
-
-/// Where the path ends in a target that ends at `target_end`.
-fn path_end(packed: &str, target_end: usize) -> usize {
-    find_byte(&packed[..target_end], b'?').unwrap_or(target_end)
 }
 
 /// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
-use crate::text::split_byte;
+use crate::text::nul_pairs;
 
 /// Bytes set aside for a response's packed headers when the first is added:
 /// a content type and a session cookie fit.
@@ -106,8 +106,7 @@ impl Response {
 
     /// All headers as (name, value), in the order added.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let mut fields = split_byte(&self.headers, 0);
-        std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
+        nul_pairs(&self.headers)
     }
 
     /// The first value of header `name`, whatever its case.

@@ -57,6 +57,12 @@ pub(crate) fn rsplit_once_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
     Some((&text[..at], &text[at + 1..]))
 }
 
+/// The (name, value) pairs of text packed as `name\0value\0...`.
+pub(crate) fn nul_pairs(packed: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut fields = split_byte(packed, 0);
+    std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
+}
+
 /// The pieces of `text` between occurrences of `byte`, as `str::split`.
 pub(crate) fn split_byte(text: &str, byte: u8) -> SplitByte<'_> {
     SplitByte {

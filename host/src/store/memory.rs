@@ -121,15 +121,21 @@ impl MemoryStore {
     /// Purges expired entries for a write that found the store full, unless
     /// a purge started less than [`FULL_PURGE_INTERVAL`] ago; whether it did.
     fn purge_if_due(&self) -> bool {
-        let last = *self
-            .shared
-            .last_purge
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if last.is_some_and(|at| at.elapsed() < FULL_PURGE_INTERVAL) {
-            return false;
+        let now = Instant::now();
+        {
+            // Checked and claimed under one lock, so tasks that find the
+            // store full at the same moment do not all walk it.
+            let mut last = self
+                .shared
+                .last_purge
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| now.duration_since(at) < FULL_PURGE_INTERVAL) {
+                return false;
+            }
+            *last = Some(now);
         }
-        self.purge_expired();
+        self.purge(now);
         true
     }
 
@@ -141,6 +147,11 @@ impl MemoryStore {
             .last_purge
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(now);
+        self.purge(now)
+    }
+
+    /// Drops every entry expired at `now`; how many there were.
+    fn purge(&self, now: Instant) -> usize {
         let mut purged = 0;
         self.shared.entries.retain(|_, entry| {
             let keep = !entry.is_expired(now);
