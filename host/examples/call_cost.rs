@@ -24,13 +24,14 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let guest = GuestApp::load(app.as_ref(), true)?;
-        let board = Board::new(1, 1);
+        let limits = TaskLimits::default();
+        let board = Board::new(1, 1, limits.queue_timeout, limits.request_timeout);
         let identity = TaskIdentity {
             id: 0,
             count: 1,
             env: Vec::new(),
             store: MemoryStore::new(Limits::default()).into(),
-            limits: TaskLimits::default(),
+            limits,
             board: Arc::new(board),
         };
         let mut instance = TaskInstance::new(&guest, &identity).await?;

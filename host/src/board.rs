@@ -5,16 +5,23 @@
 //! instance is busy (a slow call that yielded, or a call of another
 //! connection on another thread), it runs on any free instance instead, on
 //! the thread it is already on: no hop, no waiting behind a slow handler.
-//! Only when every instance is busy does it wait, and only up to
-//! `--max-pending` requests may wait; past that, 503.
+//! Only when every instance is busy does it wait: up to `--queue-timeout`,
+//! and only up to `--max-pending` requests may wait; past either, 503. Time,
+//! not the count, is what normally bounds the line: a burst of thousands of
+//! connections that the instances work through in milliseconds must be
+//! served, not shed, while a line that does not move must not hold clients
+//! for ever.
 //!
 //! The watchdog reads the busy times to find slow calls, and each call's
-//! epoch callback reads its own to enforce the request timeout.
+//! epoch callback reads its own to enforce the request timeout. A call that
+//! waits in the host (a guest's `sleep`, a store call) runs no guest code and
+//! so meets no epoch check: for those the watchdog wakes the call's
+//! [`Board::overdue`] future, which the task races against the call.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit, TryAcquireError};
 
 /// What every task publishes about itself.
 struct TaskEntry {
@@ -23,6 +30,8 @@ struct TaskEntry {
     busy_since: AtomicU64,
     /// Requests its instances answered.
     served: AtomicU64,
+    /// Woken by the watchdog while the task is busy past the request timeout.
+    overdue: Notify,
 }
 
 pub struct Board {
@@ -33,6 +42,10 @@ pub struct Board {
     /// Requests waiting for a permit.
     waiting: AtomicUsize,
     max_pending: usize,
+    /// Longest a request waits in line.
+    queue_timeout: Duration,
+    /// A call busy for longer is stopped (`--request-timeout`).
+    request_timeout: Duration,
 }
 
 /// One request counted in the line until it leaves it, however it leaves.
@@ -44,23 +57,32 @@ impl Drop for InLine<'_> {
     }
 }
 
-/// Every instance is busy and `--max-pending` requests already wait.
+/// Every instance is busy, and `--max-pending` requests already wait or this
+/// one waited `--queue-timeout` in vain.
 #[derive(Debug)]
 pub struct Full;
 
 impl Board {
-    pub fn new(tasks: usize, max_pending: usize) -> Self {
+    pub fn new(
+        tasks: usize,
+        max_pending: usize,
+        queue_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Self {
         Board {
             origin: Instant::now(),
             tasks: (0..tasks)
                 .map(|_| TaskEntry {
                     busy_since: AtomicU64::new(0),
                     served: AtomicU64::new(0),
+                    overdue: Notify::new(),
                 })
                 .collect(),
             free: Semaphore::new(tasks),
             waiting: AtomicUsize::new(0),
             max_pending,
+            queue_timeout,
+            request_timeout,
         }
     }
 
@@ -82,10 +104,14 @@ impl Board {
             return Err(Full);
         }
         // If the request is dropped while waiting (its client left), the
-        // guard still takes it out of the line.
-        let permit = self.free.acquire().await;
+        // guard still takes it out of the line. Only a request that waits
+        // pays for a timer.
+        let permit = tokio::time::timeout(self.queue_timeout, self.free.acquire()).await;
         drop(in_line);
-        permit.map_err(|_| Full)
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Full),
+        }
     }
 
     /// Marks task `id` busy from now.
@@ -117,6 +143,35 @@ impl Board {
         })
     }
 
+    /// The request timeout every call runs under.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// Resolves once task `id`'s current call has been busy past the request
+    /// timeout, as the watchdog finds (within a tick of it). Costs nothing
+    /// until first polled, and a call that never waits never polls it.
+    pub async fn overdue(&self, id: usize) {
+        loop {
+            self.tasks[id].overdue.notified().await;
+            // The watchdog looked at the task's clock a moment ago; a call
+            // that began since then is not the one it meant.
+            if self.busy_for(id) >= self.request_timeout {
+                return;
+            }
+        }
+    }
+
+    /// Wakes the [`Board::overdue`] future of every call past the request
+    /// timeout; the watchdog calls this on each tick while a call is slow.
+    pub fn wake_overdue(&self) {
+        for (id, task) in self.tasks.iter().enumerate() {
+            if self.busy_for(id) >= self.request_timeout {
+                task.overdue.notify_waiters();
+            }
+        }
+    }
+
     /// Counts one request answered by task `id`.
     pub fn count_served(&self, id: usize) {
         self.tasks[id].served.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +189,12 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn claims_wait_in_a_bounded_line() {
-        let board = std::sync::Arc::new(Board::new(1, 1));
+        let board = std::sync::Arc::new(Board::new(
+            1,
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+        ));
         let first = board.claim().await.unwrap();
         // The line holds one waiter; a second waiter is refused.
         let waiter = {
@@ -151,9 +211,24 @@ mod tests {
         assert_eq!(board.waiting.load(Ordering::Relaxed), 0);
     }
 
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_wait_in_line_ends_at_the_queue_timeout() {
+        let board = Board::new(1, 100, Duration::from_secs(2), Duration::from_secs(30));
+        let _held = board.claim().await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(board.claim().await.is_err());
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(board.waiting.load(Ordering::Relaxed), 0);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_request_dropped_while_waiting_leaves_the_line() {
-        let board = std::sync::Arc::new(Board::new(1, 1));
+        let board = std::sync::Arc::new(Board::new(
+            1,
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+        ));
         let held = board.claim().await.unwrap();
         let waiter = {
             let board = std::sync::Arc::clone(&board);
@@ -172,9 +247,47 @@ mod tests {
         assert!(board.claim().await.is_ok());
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn overdue_resolves_only_for_a_call_past_the_timeout() {
+        let board = std::sync::Arc::new(Board::new(
+            2,
+            1,
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+        ));
+        board.set_busy(0);
+        board.set_busy(1);
+        let overdue = {
+            let board = std::sync::Arc::clone(&board);
+            tokio::spawn(async move { board.overdue(0).await })
+        };
+        tokio::task::yield_now().await;
+        // Too early: a wake-up before the timeout is ignored.
+        board.wake_overdue();
+        board.tasks[0].overdue.notify_waiters();
+        tokio::task::yield_now().await;
+        assert!(!overdue.is_finished());
+        std::thread::sleep(Duration::from_millis(25));
+        board.set_busy(1); // task 1 starts a new call: not overdue
+        board.wake_overdue();
+        tokio::time::timeout(Duration::from_secs(5), overdue)
+            .await
+            .expect("the overdue call is woken")
+            .unwrap();
+        let young = {
+            let board = std::sync::Arc::clone(&board);
+            tokio::spawn(async move { board.overdue(1).await })
+        };
+        tokio::task::yield_now().await;
+        board.wake_overdue();
+        tokio::task::yield_now().await;
+        assert!(!young.is_finished(), "a young call is left alone");
+        young.abort();
+    }
+
     #[test]
     fn busy_time_is_tracked() {
-        let board = Board::new(2, 1);
+        let board = Board::new(2, 1, Duration::from_secs(30), Duration::from_secs(30));
         assert!(!board.any_busy_for(0));
         board.set_busy(1);
         assert!(board.any_busy_for(0));

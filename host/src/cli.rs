@@ -3,18 +3,19 @@
 //! Everything a user can get wrong here is checked before any thread starts, so
 //! bad input ends in one clear line and a non-zero exit.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
 
-use crate::limits::{KIB, TaskLimits, parse_duration, parse_size};
+use crate::limits::{GuestLogLimits, KIB, TaskLimits, parse_duration, parse_size};
 use crate::store::Limits;
 
 /// `wasmhost [OPTIONS] <APP.wasm>`
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "wasmhost",
     version,
@@ -22,85 +23,138 @@ use crate::store::Limits;
 )]
 pub struct Cli {
     /// The guest app: a WebAssembly component exporting `wasmhost:app/handler`.
-    #[arg(value_name = "APP.wasm")]
+    #[arg(env = "WASMHOST_APP", value_name = "APP.wasm")]
     pub app: PathBuf,
 
     /// Task threads, each with its own isolated instance [default: number of CPUs].
-    #[arg(long, value_name = "N")]
+    #[arg(env = "WASMHOST_TASKS", long, value_name = "N")]
     pub tasks: Option<NonZeroU32>,
 
     /// Address to serve; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        env = "WASMHOST_LISTEN",
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
 
-    /// An environment variable the guest sees (repeatable).
+    /// An environment variable the guest sees (repeatable; overrides --env-file).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_var)]
     pub env: Vec<(String, String)>,
+
+    /// A file of KEY=VALUE lines (dotenv syntax) the guest sees as its
+    /// environment: secrets stay off the command line and out of `ps`.
+    #[arg(env = "WASMHOST_ENV_FILE", long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 
     /// The session store: `memory` (shared by this process's tasks), or
     /// `redis://[:password@]host:port[/db]` (shared by every host on that Redis).
     // Checked after parsing (`Config::try_from`), not by clap, whose errors
     // would repeat the URL and with it any password.
-    #[arg(long, value_name = "URL", default_value = "memory")]
+    #[arg(
+        env = "WASMHOST_STORE",
+        long,
+        value_name = "URL",
+        default_value = "memory"
+    )]
     pub store: String,
 
     /// How long one Redis store call may take before it fails as unavailable
     /// (also the limit for connecting at start-up).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_STORE_TIMEOUT", long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub store_timeout: Duration,
 
     /// Longest store key a guest may use, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
+    #[arg(env = "WASMHOST_STORE_MAX_KEY", long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
     pub store_max_key: usize,
 
     /// Longest store value a guest may write, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_value_bytes)]
+    #[arg(env = "WASMHOST_STORE_MAX_VALUE", long, value_name = "BYTES", default_value_t = Limits::default().max_value_bytes)]
     pub store_max_value: usize,
 
     /// Most entries the store may hold at once (memory store; Redis has its own `maxmemory`).
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
+    #[arg(env = "WASMHOST_STORE_MAX_ENTRIES", long, value_name = "N", default_value_t = Limits::default().max_entries)]
     pub store_max_entries: usize,
 
     /// A request whose guest call runs longer is stopped and answered 504.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_REQUEST_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
     /// Most memory one task's instance may grow to (e.g. 128MiB); beyond it
     /// the request is answered 500 and the instance replaced.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_MAX_MEMORY", long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
     pub max_memory: usize,
 
     /// Replace each instance after it has served N requests.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(env = "WASMHOST_RECYCLE_AFTER", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub recycle_after: Option<u64>,
 
-    /// Most requests waiting for a free instance; beyond it 503 with Retry-After.
-    #[arg(long, value_name = "N", default_value_t = TaskLimits::default().max_pending)]
-    pub max_pending: usize,
+    /// Most requests waiting for a free instance; beyond it 503 with Retry-After
+    /// [default: --max-connections].
+    #[arg(env = "WASMHOST_MAX_PENDING", long, value_name = "N")]
+    pub max_pending: Option<usize>,
+
+    /// Longest a request waits for a free instance; beyond it 503 with Retry-After.
+    #[arg(env = "WASMHOST_QUEUE_TIMEOUT", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
+
+    /// Most client connections open at once; further clients wait to be accepted.
+    #[arg(env = "WASMHOST_MAX_CONNECTIONS", long, value_name = "N", default_value_t = TaskLimits::default().max_connections,
+          value_parser = parse_at_least_one)]
+    pub max_connections: usize,
 
     /// Largest request body (e.g. 1MiB); larger is answered 413.
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_MAX_BODY", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub max_body: usize,
 
+    /// Largest response body a guest may return (e.g. 16MiB); larger is answered 500.
+    #[arg(env = "WASMHOST_MAX_RESPONSE", long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub max_response: usize,
+
     /// Largest request line plus headers (at least 8KiB); larger is answered 431.
-    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_header_size)]
+    #[arg(env = "WASMHOST_MAX_HEADER_SIZE", long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_header_size)]
     pub max_header_size: usize,
 
-    /// A client must send a request's headers within this; also closes idle connections.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// A client must send a request's headers within this.
+    #[arg(env = "WASMHOST_HEADER_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// A keep-alive connection with no new request for this long is closed.
+    #[arg(env = "WASMHOST_IDLE_TIMEOUT", long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// A client must send a request's whole body within this; else 408.
+    #[arg(env = "WASMHOST_BODY_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// A client that takes none of a response for this long is disconnected.
+    #[arg(env = "WASMHOST_WRITE_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
+    /// Longest guest log line kept; the rest of a longer line is dropped (and the cut marked).
+    #[arg(env = "WASMHOST_GUEST_LOG_MAX_LINE", long, value_name = "SIZE", default_value = "8KiB", value_parser = parse_size)]
+    pub guest_log_max_line: usize,
+
+    /// Lines one instance may log per second; more are dropped and counted.
+    #[arg(env = "WASMHOST_GUEST_LOG_LINES", long, value_name = "N", default_value_t = GuestLogLimits::default().lines_per_sec)]
+    pub guest_log_lines: u32,
+
+    /// Bytes one instance may log per second; more are dropped and counted.
+    #[arg(env = "WASMHOST_GUEST_LOG_BYTES", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub guest_log_bytes: usize,
+
     /// Compile the app afresh instead of using wasmtime's cache of compiled code.
-    #[arg(long)]
+    #[arg(env = "WASMHOST_NO_CACHE", long)]
     pub no_cache: bool,
 
     /// After SIGINT/SIGTERM, how long in-flight requests may take to finish.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_DRAIN_TIMEOUT", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 }
 
-/// Which session store backend to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which session store backend to use. Its `Debug` hides any password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     /// The in-process store shared by all tasks of this host.
     Memory,
@@ -109,7 +163,8 @@ pub enum StoreUrl {
 }
 
 /// Everything the server needs to start, checked and with defaults applied.
-#[derive(Debug, Clone)]
+/// Its `Debug` shows no secret: no store password, no guest variable's value.
+#[derive(Clone)]
 pub struct Config {
     pub app: PathBuf,
     pub tasks: u32,
@@ -123,6 +178,87 @@ pub struct Config {
     pub cache: bool,
 }
 
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreUrl::Memory => f.write_str("Memory"),
+            StoreUrl::Redis(url) => f.debug_tuple("Redis").field(&redact_password(url)).finish(),
+        }
+    }
+}
+
+/// `redis://user:secret@host` as `redis://user:***@host`.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split_once(':').map_or("", |(user, _)| user);
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(key, _)| key.as_str()).collect();
+        f.debug_struct("Config")
+            .field("app", &self.app)
+            .field("tasks", &self.tasks)
+            .field("listen", &self.listen)
+            .field("env (names only)", &env_names)
+            .field("store", &self.store)
+            .field("store_limits", &self.store_limits)
+            .field("store_timeout", &self.store_timeout)
+            .field("limits", &self.limits)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// The guest's environment: `--env-file`'s variables, then `--env`'s, a later
+/// one replacing an earlier one of the same name.
+fn guest_env(
+    cli_env: Vec<(String, String)>,
+    file: Option<&Path>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    if let Some(path) = file {
+        let lines = dotenvy::from_path_iter(path)
+            .map_err(|e| format!("cannot read --env-file {}: {e}", path.display()))?;
+        for line in lines {
+            let (key, value) = line.map_err(|e| {
+                format!(
+                    "--env-file {}: {}",
+                    path.display(),
+                    one_line_dotenv_error(&e)
+                )
+            })?;
+            env.push((key, value));
+        }
+    }
+    for (key, value) in cli_env.into_iter() {
+        env.push((key, value));
+    }
+    // Keep the last of each name, in first-seen order.
+    let mut merged: Vec<(String, String)> = Vec::with_capacity(env.len());
+    for (key, value) in env {
+        match merged.iter_mut().find(|(known, _)| *known == key) {
+            Some(slot) => slot.1 = value,
+            None => merged.push((key, value)),
+        }
+    }
+    Ok(merged)
+}
+
+/// A dotenv error without the line's text, which may hold a secret.
+fn one_line_dotenv_error(error: &dotenvy::Error) -> String {
+    match error {
+        dotenvy::Error::LineParse(_, index) => format!("cannot parse the line at byte {index}"),
+        other => other.to_string().replace('\n', " "),
+    }
+}
+
 impl TryFrom<Cli> for Config {
     type Error = String;
 
@@ -132,7 +268,7 @@ impl TryFrom<Cli> for Config {
             app: cli.app,
             tasks,
             listen: cli.listen,
-            env: cli.env,
+            env: guest_env(cli.env, cli.env_file.as_deref())?,
             store: parse_store_url(&cli.store)?,
             store_limits: Limits {
                 max_key_bytes: cli.store_max_key,
@@ -144,11 +280,22 @@ impl TryFrom<Cli> for Config {
                 request_timeout: cli.request_timeout,
                 max_memory: cli.max_memory,
                 recycle_after: cli.recycle_after,
-                max_pending: cli.max_pending,
+                max_pending: cli.max_pending.unwrap_or(cli.max_connections),
+                queue_timeout: cli.queue_timeout,
+                max_connections: cli.max_connections,
                 max_body: cli.max_body,
+                max_response: cli.max_response,
                 max_header_size: cli.max_header_size,
                 header_timeout: cli.header_timeout,
+                idle_timeout: cli.idle_timeout,
+                body_timeout: cli.body_timeout,
+                write_timeout: cli.write_timeout,
                 drain_timeout: cli.drain_timeout,
+                guest_log: GuestLogLimits {
+                    max_line: cli.guest_log_max_line,
+                    lines_per_sec: cli.guest_log_lines,
+                    bytes_per_sec: cli.guest_log_bytes,
+                },
             },
             cache: !cli.no_cache,
         })
@@ -166,6 +313,15 @@ fn parse_env_var(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got `{arg}`")),
+    }
+}
+
+/// A count that must be 1 or more.
+fn parse_at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
     }
 }
 
@@ -242,6 +398,75 @@ mod tests {
             Cli::try_parse_from(["wasmhost", "--max-header-size", "1KiB", "app.wasm"]).is_err()
         );
         assert!(Cli::try_parse_from(["wasmhost", "--recycle-after", "0", "app.wasm"]).is_err());
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let cli = Cli::try_parse_from([
+            "wasmhost",
+            "--store",
+            "redis://app:s3cret@127.0.0.1:6379/0",
+            "--env",
+            "SESSION_SECRET=hunter2",
+            "app.wasm",
+        ])
+        .unwrap();
+        let shown = format!("{:?}", Config::try_from(cli).unwrap());
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("redis://app:***@127.0.0.1:6379/0"),
+            "{shown}"
+        );
+        assert!(shown.contains("SESSION_SECRET"), "{shown}");
+    }
+
+    #[test]
+    fn env_file_is_read_and_env_flags_override_it() {
+        let dir = std::env::temp_dir().join(format!("wasmhost-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("guest.env");
+        std::fs::write(
+            &file,
+            "# secrets\nSESSION_SECRET=from-file\nOTHER=\"a b\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "wasmhost",
+            "--env-file",
+            file.to_str().unwrap(),
+            "--env",
+            "SESSION_SECRET=from-flag",
+            "app.wasm",
+        ])
+        .unwrap();
+        let env = Config::try_from(cli).unwrap().env;
+        assert_eq!(
+            env,
+            vec![
+                ("SESSION_SECRET".to_owned(), "from-flag".to_owned()),
+                ("OTHER".to_owned(), "a b".to_owned()),
+            ]
+        );
+        std::fs::write(&file, "GOOD=1\nthis is not a line hunter2\n").unwrap();
+        let cli =
+            Cli::try_parse_from(["wasmhost", "--env-file", file.to_str().unwrap(), "app.wasm"])
+                .unwrap();
+        let error = Config::try_from(cli).unwrap_err();
+        assert!(
+            error.contains("--env-file") && !error.contains("hunter2"),
+            "{error}"
+        );
+        let cli = Cli::try_parse_from(["wasmhost", "--env-file", "/nonexistent/env", "app.wasm"])
+            .unwrap();
+        assert!(
+            Config::try_from(cli)
+                .unwrap_err()
+                .contains("cannot read --env-file")
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -1,23 +1,36 @@
-//! Guest stdout and stderr, line by line, into the host's log.
+//! Guest stdout and stderr, line by line, into the host's log, bounded.
 //!
 //! A guest's `println!` lands in wasi:cli/stdout. Rather than mixing raw guest
 //! bytes into the host's own output (which tools parse), each complete line
 //! becomes one `tracing` event tagged with the task id and the stream, so a
 //! multi-task log still says which task printed what.
+//!
+//! A guest is untrusted, and so is what it prints. Each line is cut at
+//! [`GuestLogLimits::max_line`] (the rest of it is counted and the cut
+//! marked), and each instance has a budget of lines and bytes per second over
+//! both streams; lines past it are dropped and counted, and the count is
+//! logged once the budget refills (or the instance ends). The host's log
+//! writer itself never blocks a task thread (see `main.rs`), so even a guest
+//! within budget cannot stall the tasks behind a full stderr pipe.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// Longest line kept before it is logged anyway, so a guest that never prints a
-/// newline cannot make the host buffer without bound.
-const MAX_LINE: usize = 16 * 1024;
+use crate::limits::GuestLogLimits;
+
+/// Most bytes a guest may hand over in one write (WASI asks first).
+const MAX_WRITE: usize = 64 * 1024;
+
+/// The budget's accounting period.
+const WINDOW: Duration = Duration::from_secs(1);
 
 /// A stdout or stderr of one task's instance, as given to its WASI context.
 ///
@@ -30,26 +43,95 @@ pub struct GuestLog {
 }
 
 struct Line {
-    task: u32,
     stream: &'static str,
     bytes: Vec<u8>,
+    /// Bytes of the current line beyond `max_line`, dropped.
+    cut: usize,
+    budget: Arc<Mutex<Budget>>,
+}
+
+/// One instance's log budget, shared by its stdout and stderr.
+pub struct Budget {
+    task: u32,
+    limits: GuestLogLimits,
+    window_start: Instant,
+    lines: u32,
+    bytes: usize,
+    /// Lines dropped in this window and not yet reported.
+    dropped: u64,
+}
+
+impl Budget {
+    /// A fresh budget for a new instance of task `task`.
+    pub fn new(task: u32, limits: GuestLogLimits) -> Arc<Mutex<Budget>> {
+        Arc::new(Mutex::new(Budget {
+            task,
+            limits,
+            window_start: Instant::now(),
+            lines: 0,
+            bytes: 0,
+            dropped: 0,
+        }))
+    }
+
+    /// Whether a line of `len` bytes may be logged now; counts it either way.
+    fn admit(&mut self, len: usize) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.window_start) >= WINDOW {
+            self.report_dropped();
+            self.window_start = now;
+            self.lines = 0;
+            self.bytes = 0;
+        }
+        if self.lines >= self.limits.lines_per_sec
+            || self.bytes.saturating_add(len) > self.limits.bytes_per_sec
+        {
+            self.dropped += 1;
+            return false;
+        }
+        self.lines += 1;
+        self.bytes += len;
+        true
+    }
+
+    fn report_dropped(&mut self) {
+        if self.dropped > 0 {
+            tracing::warn!(
+                target: "guest",
+                task = self.task,
+                dropped = self.dropped,
+                "guest log over its budget of {} lines or {} bytes per second: lines dropped",
+                self.limits.lines_per_sec,
+                self.limits.bytes_per_sec
+            );
+            self.dropped = 0;
+        }
+    }
+}
+
+impl Drop for Budget {
+    /// The instance is gone: say what it lost.
+    fn drop(&mut self) {
+        self.report_dropped();
+    }
 }
 
 impl GuestLog {
-    pub fn stdout(task: u32) -> Self {
-        GuestLog::new(task, "stdout")
+    pub fn stdout(budget: &Arc<Mutex<Budget>>) -> Self {
+        GuestLog::new(budget, "stdout")
     }
 
-    pub fn stderr(task: u32) -> Self {
-        GuestLog::new(task, "stderr")
+    pub fn stderr(budget: &Arc<Mutex<Budget>>) -> Self {
+        GuestLog::new(budget, "stderr")
     }
 
-    fn new(task: u32, stream: &'static str) -> Self {
+    fn new(budget: &Arc<Mutex<Budget>>, stream: &'static str) -> Self {
         GuestLog {
             line: Arc::new(Mutex::new(Line {
-                task,
                 stream,
                 bytes: Vec::new(),
+                cut: 0,
+                budget: Arc::clone(budget),
             })),
         }
     }
@@ -79,32 +161,52 @@ impl StdoutStream for GuestLog {
 
 impl Line {
     fn push(&mut self, mut bytes: &[u8]) {
-        while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
-            self.bytes.extend_from_slice(&bytes[..newline]);
+        while let Some(newline) = memchr::memchr(b'\n', bytes) {
+            self.keep(&bytes[..newline]);
             self.emit();
             bytes = &bytes[newline + 1..];
         }
-        self.bytes.extend_from_slice(bytes);
-        if self.bytes.len() >= MAX_LINE {
-            self.emit();
-        }
+        self.keep(bytes);
+    }
+
+    /// Adds to the current line what fits under the longest line; counts the rest.
+    fn keep(&mut self, bytes: &[u8]) {
+        let max_line = self.budget().limits.max_line;
+        let room = max_line.saturating_sub(self.bytes.len());
+        let kept = bytes.len().min(room);
+        self.bytes.extend_from_slice(&bytes[..kept]);
+        self.cut = self.cut.saturating_add(bytes.len() - kept);
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn emit(&mut self) {
         let text = String::from_utf8_lossy(&self.bytes);
         let text = text.trim_end();
         // Blank lines (a panic message starts with one) say nothing in a log.
-        if !text.is_empty() {
-            tracing::info!(target: "guest", task = self.task, stream = self.stream, "{text}");
+        if !text.is_empty() || self.cut > 0 {
+            let mut budget = self.budget();
+            if budget.admit(text.len()) {
+                let task = budget.task;
+                drop(budget);
+                if self.cut > 0 {
+                    tracing::info!(target: "guest", task, stream = self.stream, "{text} [line cut: {} more bytes dropped]", self.cut);
+                } else {
+                    tracing::info!(target: "guest", task, stream = self.stream, "{text}");
+                }
+            }
         }
         self.bytes.clear();
+        self.cut = 0;
     }
 }
 
 impl Drop for Line {
     /// The instance is gone: log what it left without a newline.
     fn drop(&mut self) {
-        if !self.bytes.is_empty() {
+        if !self.bytes.is_empty() || self.cut > 0 {
             self.emit();
         }
     }
@@ -122,7 +224,7 @@ impl OutputStream for GuestLog {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(MAX_LINE)
+        Ok(MAX_WRITE)
     }
 }
 

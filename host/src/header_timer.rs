@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use hyper::rt::{Sleep, Timer};
 
+use crate::connection::Activity;
+
 /// The backstop of one connection: created on the first poll that needs it.
 type Backstop = Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>;
 
@@ -34,11 +36,31 @@ type Backstop = Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>;
 #[derive(Default)]
 pub struct ConnectionTimer {
     backstop: Backstop,
+    /// The idle timeout and the connection's read counter, if it has one.
+    idle: Option<(Duration, Activity)>,
 }
 
 impl ConnectionTimer {
     pub fn new() -> Self {
         ConnectionTimer::default()
+    }
+
+    /// A timer whose header-read sleeps also end after `idle` if `activity`
+    /// shows no bytes read since the sleep began: the keep-alive idle
+    /// timeout, which may be shorter than the time allowed for a head.
+    pub fn with_idle_timeout(idle: Duration, activity: Activity) -> Self {
+        ConnectionTimer {
+            backstop: Backstop::default(),
+            idle: Some((idle, activity)),
+        }
+    }
+
+    fn idle_check(&self, deadline: Instant) -> Option<IdleCheck> {
+        self.idle.as_ref().map(|(idle, activity)| IdleCheck {
+            at: deadline.min(self.now() + *idle),
+            count: activity.count(),
+            activity: activity.clone(),
+        })
     }
 }
 
@@ -50,6 +72,7 @@ impl Timer for ConnectionTimer {
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
         Box::pin(DeadlineSleep {
             deadline,
+            idle: self.idle_check(deadline),
             backstop: Arc::clone(&self.backstop),
         })
     }
@@ -61,27 +84,56 @@ impl Timer for ConnectionTimer {
 
     fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
         match sleep.as_mut().downcast_mut_pin::<DeadlineSleep>() {
-            Some(sleep) => sleep.get_mut().deadline = new_deadline,
+            Some(sleep) => {
+                let sleep = sleep.get_mut();
+                sleep.deadline = new_deadline;
+                sleep.idle = self.idle_check(new_deadline);
+            }
             None => *sleep = self.sleep_until(new_deadline),
         }
     }
 }
 
-/// Resolves at `deadline`, woken by the connection's backstop.
+/// The idle part of a sleep: it ends at `at` unless bytes arrived meanwhile.
+struct IdleCheck {
+    at: Instant,
+    /// The connection's read count when the sleep began.
+    count: u64,
+    activity: Activity,
+}
+
+/// Resolves at `deadline` (or at its idle check, if nothing was read), woken
+/// by the connection's backstop.
 struct DeadlineSleep {
     deadline: Instant,
+    idle: Option<IdleCheck>,
     backstop: Backstop,
+}
+
+impl DeadlineSleep {
+    /// When this sleep should next look: the idle check while it can still
+    /// end the sleep, else the deadline.
+    fn wake_at(&mut self) -> Instant {
+        if let Some(idle) = &self.idle
+            && idle.activity.count() != idle.count
+        {
+            // Bytes came: the client is sending a request, not idling.
+            self.idle = None;
+        }
+        self.idle.as_ref().map_or(self.deadline, |idle| idle.at)
+    }
 }
 
 impl Future for DeadlineSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = tokio::time::Instant::from_std(self.deadline);
+        let this = self.get_mut();
+        let deadline = tokio::time::Instant::from_std(this.wake_at());
         if tokio::time::Instant::now() >= deadline {
             return Poll::Ready(());
         }
-        let mut slot = self.backstop.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = this.backstop.lock().unwrap_or_else(PoisonError::into_inner);
         let backstop = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         // A backstop set for later than this deadline would wake us late.
         if backstop.deadline() > deadline {
@@ -146,6 +198,28 @@ mod tests {
         timer.reset(&mut sleep, timer.now() + Duration::from_secs(8));
         sleep.await;
         assert_eq!(started.elapsed(), Duration::from_secs(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_ends_at_the_idle_timeout() {
+        let activity = Activity::new();
+        let timer = ConnectionTimer::with_idle_timeout(Duration::from_secs(5), activity.clone());
+        let started = tokio::time::Instant::now();
+        timer.sleep(Duration::from_secs(30)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_gets_the_whole_header_timeout() {
+        let activity = Activity::new();
+        let timer = ConnectionTimer::with_idle_timeout(Duration::from_secs(5), activity.clone());
+        let mut sleep = timer.sleep(Duration::from_secs(30));
+        let started = tokio::time::Instant::now();
+        assert!(futures_poll_once(&mut sleep).is_pending());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        activity.bump_for_test();
+        sleep.await;
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
     }
 
     /// Polls a sleep once with a no-op waker.

@@ -6,12 +6,12 @@
 //! copied, into header values. Whatever the guest sends back is checked before it reaches the
 //! wire: an invalid status or header becomes a 500, never a host panic.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::guest;
@@ -20,10 +20,12 @@ use crate::guest;
 pub type Body = Full<Bytes>;
 
 /// Reads a whole request into the guest's record, or answers it directly
-/// (413 for a body over `max_body`, 400 for a body that breaks off).
+/// (413 for a body over `max_body`, 400 for a body that breaks off, 408 and
+/// a closed connection for one not in within `body_timeout`).
 pub async fn to_guest(
     request: Request<Incoming>,
     max_body: usize,
+    body_timeout: Duration,
 ) -> Result<guest::Request, Response<Body>> {
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -41,15 +43,24 @@ pub async fn to_guest(
     let body = if body.is_end_stream() {
         None
     } else {
-        match Limited::new(body, max_body).collect().await {
-            Ok(collected) => Some(collected.to_bytes()).filter(|bytes| !bytes.is_empty()),
-            Err(error) if error.is::<LengthLimitError>() => {
+        // Only a request with a body pays for this timer.
+        match tokio::time::timeout(body_timeout, Limited::new(body, max_body).collect()).await {
+            Ok(Ok(collected)) => Some(collected.to_bytes()).filter(|bytes| !bytes.is_empty()),
+            Ok(Err(error)) if error.is::<LengthLimitError>() => {
                 return Err(plain(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "request body too large",
                 ));
             }
-            Err(_) => return Err(plain(StatusCode::BAD_REQUEST, "request body incomplete")),
+            Ok(Err(_)) => return Err(plain(StatusCode::BAD_REQUEST, "request body incomplete")),
+            Err(_) => {
+                // The rest of the body may still come: the connection cannot
+                // carry another request.
+                let mut slow = plain(StatusCode::REQUEST_TIMEOUT, "request body too slow");
+                slow.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                return Err(slow);
+            }
         }
     };
 
@@ -105,10 +116,33 @@ fn method(method: &Method) -> guest::Method {
     }
 }
 
-/// Turns the guest's answer into a hyper response, refusing anything invalid.
-pub fn from_guest(response: guest::Response) -> Result<Response<Body>, InvalidResponse> {
-    let status = StatusCode::from_u16(response.status)
-        .map_err(|_| InvalidResponse::Status(response.status))?;
+/// Most headers a guest's response may carry; more is refused before any
+/// header map is allocated (hyper's own limit for request headers is 100).
+pub const MAX_RESPONSE_HEADERS: usize = 256;
+
+/// Most bytes a guest's packed response headers may take.
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+
+/// Turns the guest's answer into a hyper response, refusing anything invalid
+/// or larger than the limits: a body over `max_response` bytes, more than
+/// [`MAX_RESPONSE_HEADERS`] headers or [`MAX_RESPONSE_HEADER_BYTES`] of them,
+/// a 1xx status (only the host may send an interim response), and any header
+/// that frames the message or the connection (see [`is_framing`]), which
+/// only the host may set.
+pub fn from_guest(
+    response: guest::Response,
+    max_response: usize,
+) -> Result<Response<Body>, InvalidResponse> {
+    let status = match StatusCode::from_u16(response.status) {
+        Ok(status) if !status.is_informational() => status,
+        _ => return Err(InvalidResponse::Status(response.status)),
+    };
+    if response.body.len() > max_response {
+        return Err(InvalidResponse::BodyTooLarge {
+            len: response.body.len(),
+            limit: max_response,
+        });
+    }
     let headers = unpack_headers(response.headers)?;
     let mut answer = Response::new(Full::new(Bytes::from(response.body)));
     *answer.status_mut() = status;
@@ -119,9 +153,15 @@ pub fn from_guest(response: guest::Response) -> Result<Response<Body>, InvalidRe
 /// Unpacks `name\0value\0...`. The values are slices of the one buffer the
 /// guest's string was lifted into, so no value is copied again.
 fn unpack_headers(packed: String) -> Result<HeaderMap, InvalidResponse> {
-    let nuls = memchr::memchr_iter(0, packed.as_bytes()).count();
+    if packed.len() > MAX_RESPONSE_HEADER_BYTES {
+        return Err(InvalidResponse::HeadersTooLarge(packed.len()));
+    }
+    let count = memchr::memchr_iter(0, packed.as_bytes()).count() / 2;
+    if count > MAX_RESPONSE_HEADERS {
+        return Err(InvalidResponse::TooManyHeaders(count));
+    }
     let packed = Bytes::from(packed.into_bytes());
-    let mut headers = HeaderMap::with_capacity(nuls / 2);
+    let mut headers = HeaderMap::with_capacity(count);
     let mut at = 0;
     while at < packed.len() {
         let name_end = nul_after(&packed, at)?;
@@ -129,12 +169,36 @@ fn unpack_headers(packed: String) -> Result<HeaderMap, InvalidResponse> {
         let name = &packed[at..name_end];
         let name = HeaderName::from_bytes(name)
             .map_err(|_| InvalidResponse::HeaderName(String::from_utf8_lossy(name).into()))?;
+        if is_framing(&name) {
+            return Err(InvalidResponse::Framing(name.as_str().to_owned()));
+        }
         let value = HeaderValue::from_maybe_shared(packed.slice(name_end + 1..value_end))
             .map_err(|_| InvalidResponse::HeaderValue(name.as_str().to_owned()))?;
         headers.append(name, value);
         at = value_end + 1;
     }
     Ok(headers)
+}
+
+/// Whether `name` frames the message or governs the connection: the body's
+/// length and coding, keep-alive, upgrades, trailers, proxy hops. hyper
+/// frames every response itself from the real body; a guest's own
+/// `content-length` or `transfer-encoding` would contradict it and could
+/// split the response stream (a forged second response on a keep-alive
+/// connection), and the others are hop-by-hop, the host's to decide.
+pub fn is_framing(name: &HeaderName) -> bool {
+    use hyper::header::{TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    [
+        CONTENT_LENGTH,
+        TRANSFER_ENCODING,
+        CONNECTION,
+        TE,
+        TRAILER,
+        UPGRADE,
+    ]
+    .contains(name)
+        || name.as_str() == "keep-alive"
+        || name.as_str().starts_with("proxy-")
 }
 
 /// The position of the first NUL in `bytes` from `from` on.
@@ -155,6 +219,14 @@ pub enum InvalidResponse {
     HeaderValue(String),
     #[error("headers not packed as name NUL value NUL")]
     Unterminated,
+    #[error("header {0:?} frames the message or the connection; only the host sets it")]
+    Framing(String),
+    #[error("{0} headers, more than the {MAX_RESPONSE_HEADERS} allowed")]
+    TooManyHeaders(usize),
+    #[error("{0} bytes of headers, more than the {MAX_RESPONSE_HEADER_BYTES} allowed")]
+    HeadersTooLarge(usize),
+    #[error("a body of {len} bytes, more than --max-response ({limit})")]
+    BodyTooLarge { len: usize, limit: usize },
 }
 
 /// A short plain-text response from the host itself.
@@ -166,4 +238,104 @@ pub fn plain(status: StatusCode, message: &'static str) -> Response<Body> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &str, body: &[u8]) -> guest::Response {
+        guest::Response {
+            status,
+            headers: headers.to_owned(),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn framing_and_hop_by_hop_headers_are_refused() {
+        for name in [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "upgrade",
+            "proxy-authenticate",
+            "proxy-connection",
+            "Content-Length",
+        ] {
+            let packed = format!("content-type\0text/plain\0{name}\00\0");
+            match from_guest(response(200, &packed, b"x"), 1024) {
+                Err(InvalidResponse::Framing(refused)) => {
+                    assert_eq!(refused, name.to_ascii_lowercase());
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        let fine = from_guest(response(200, "content-type\0text/plain\0", b"x"), 1024).unwrap();
+        assert_eq!(fine.headers().len(), 1);
+    }
+
+    #[test]
+    fn interim_and_impossible_statuses_are_refused() {
+        for status in [0, 99, 100, 101, 199, 1000] {
+            assert!(
+                matches!(
+                    from_guest(response(status, "", b""), 1024),
+                    Err(InvalidResponse::Status(_))
+                ),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            from_guest(response(204, "", b""), 1024).unwrap().status(),
+            204
+        );
+    }
+
+    #[test]
+    fn header_count_and_size_are_capped_before_a_map_is_built() {
+        // 40,000 headers overflow HeaderMap's capacity (a panic) if built.
+        let many = "x-a\0b\0".repeat(40_000);
+        assert!(matches!(
+            from_guest(response(200, &many, b""), 1024),
+            Err(InvalidResponse::HeadersTooLarge(_))
+        ));
+        let many_small = "a\0\0".repeat(MAX_RESPONSE_HEADERS + 1);
+        assert!(matches!(
+            from_guest(response(200, &many_small, b""), 1024),
+            Err(InvalidResponse::TooManyHeaders(_))
+        ));
+        let most = "a\0\0".repeat(MAX_RESPONSE_HEADERS);
+        assert!(from_guest(response(200, &most, b""), 1024).is_ok());
+        let huge = format!("x-big\0{}\0", "v".repeat(MAX_RESPONSE_HEADER_BYTES));
+        assert!(matches!(
+            from_guest(response(200, &huge, b""), 1024),
+            Err(InvalidResponse::HeadersTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn bodies_over_the_response_limit_are_refused() {
+        assert!(from_guest(response(200, "", &[b'x'; 1024]), 1024).is_ok());
+        assert!(matches!(
+            from_guest(response(200, "", &[b'x'; 1025]), 1024),
+            Err(InvalidResponse::BodyTooLarge {
+                len: 1025,
+                limit: 1024
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_packing_is_an_error_not_a_panic() {
+        for packed in ["a", "a\0", "a\0b", "\0\0", "\0v\0", "a b\0c\0"] {
+            assert!(
+                from_guest(response(200, packed, b""), 1024).is_err(),
+                "{packed:?}"
+            );
+        }
+    }
 }

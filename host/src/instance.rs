@@ -6,8 +6,10 @@
 //! - a deadline (`--request-timeout`), enforced through epoch interruption:
 //!   when the watchdog bumps the epoch, [`on_epoch`] lets a young call go
 //!   on, makes a slow one yield its worker thread, and stops an overdue one;
-//! - a memory limit (`--max-memory`), enforced by a [`MemoryLimiter`] that
-//!   turns growth past it into a trap.
+//! - a memory limit (`--max-memory`) on all of the instance's linear
+//!   memories and tables together, enforced by a [`MemoryLimiter`] that turns
+//!   growth past it into a trap, with caps on how many instances, memories
+//!   and tables a component may create.
 //!
 //! After any failure the component model forbids entering the instance again,
 //! so the task replaces it from the shared `AppPre`: the guest's memory
@@ -55,40 +57,82 @@ struct TimedOut(Duration);
 #[error("memory limit of {0} bytes exceeded")]
 struct OutOfMemory(usize);
 
-/// Caps each linear memory of an instance; growing past the cap traps
-/// instead of returning -1, so the failure is reported for what it is.
+/// Most core instances one component may create. A Rust `wasm32-wasip2`
+/// component has a handful (the app, the WASI adapter, shims); thousands
+/// would each cost the host memory the byte limit does not see.
+pub const MAX_INSTANCES: usize = 64;
+
+/// Most tables one component may create (each is a host allocation).
+pub const MAX_TABLES: usize = 64;
+
+/// Most linear memories one component may create.
+pub const MAX_MEMORIES: usize = 16;
+
+/// Bytes one table element is counted as towards `--max-memory` (a function
+/// reference is a pointer and a type, two words, in wasmtime's tables).
+const TABLE_ELEMENT_BYTES: usize = 16;
+
+/// Holds everything an instance allocates — all its linear memories and all
+/// its tables together — to `--max-memory`, and caps how many instances,
+/// memories and tables it may create. Growing past the budget traps instead
+/// of returning -1, so the failure is reported for what it is.
 pub struct MemoryLimiter {
     max_memory: usize,
+    /// Bytes of memories and tables granted so far. Nothing in a component
+    /// shrinks, so growth only adds.
+    granted: usize,
 }
 
 impl MemoryLimiter {
     pub fn new(max_memory: usize) -> Self {
-        MemoryLimiter { max_memory }
+        MemoryLimiter {
+            max_memory,
+            granted: 0,
+        }
+    }
+
+    /// Grants `more` bytes if the budget allows it.
+    fn grant(&mut self, more: usize) -> wasmtime::Result<bool> {
+        match self.granted.checked_add(more) {
+            Some(total) if total <= self.max_memory => {
+                self.granted = total;
+                Ok(true)
+            }
+            _ => Err(OutOfMemory(self.max_memory).into()),
+        }
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            return Err(OutOfMemory(self.max_memory).into());
-        }
-        Ok(true)
+        self.grant(desired.saturating_sub(current))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a guest needing more than this
-        // many is broken, not busy.
-        Ok(desired <= 1_000_000)
+        let more = desired.saturating_sub(current);
+        self.grant(more.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 

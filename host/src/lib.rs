@@ -9,7 +9,8 @@
 //! - [`guest`]: loading and checking the guest component, once per process.
 //! - [`task`]: the tasks' persistent instances, and running a request on one.
 //! - [`http`]: converting hyper requests and responses to the WIT records.
-//! - [`header_timer`]: the header-read deadline at one timer per connection.
+//! - [`header_timer`]: the header-read and idle deadlines at one timer per connection.
+//! - [`connection`]: a client's socket, with the idle and write deadlines.
 //! - [`instance`]: one task's persistent instance, replaced after a trap.
 //! - [`limits`]: deadlines, memory, recycling, queue and HTTP limits.
 //! - [`store`]: the shared session store: the `Backend` trait, the memory
@@ -21,6 +22,7 @@
 
 pub mod board;
 pub mod cli;
+pub mod connection;
 pub mod guest;
 pub mod guest_log;
 pub mod header_timer;

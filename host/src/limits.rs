@@ -19,15 +19,49 @@ pub struct TaskLimits {
     pub recycle_after: Option<u64>,
     /// Most requests waiting for a free instance, over all tasks; beyond it 503.
     pub max_pending: usize,
+    /// Longest a request waits for a free instance; beyond it 503.
+    pub queue_timeout: Duration,
+    /// Most client connections open at once; more wait to be accepted.
+    pub max_connections: usize,
     /// Largest request body, in bytes; larger gets 413.
     pub max_body: usize,
+    /// Largest response body a guest may return, in bytes; larger gets 500.
+    pub max_response: usize,
     /// Largest request head (request line and headers), in bytes; larger gets 431.
     pub max_header_size: usize,
-    /// A client must send a whole request head within this, or is dropped;
-    /// it also closes idle keep-alive connections.
+    /// A client must send a whole request head within this, or is dropped.
     pub header_timeout: Duration,
+    /// A keep-alive connection with no new request for this long is closed.
+    pub idle_timeout: Duration,
+    /// A client must send a request's whole body within this; else 408.
+    pub body_timeout: Duration,
+    /// A response the client takes nothing of for this long ends its connection.
+    pub write_timeout: Duration,
     /// After SIGINT/SIGTERM, in-flight requests get this long to finish.
     pub drain_timeout: Duration,
+    /// How much one instance may write to the log.
+    pub guest_log: GuestLogLimits,
+}
+
+/// How much one instance may write to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLogLimits {
+    /// Longest line logged, in bytes; the rest of a longer line is dropped.
+    pub max_line: usize,
+    /// Lines an instance may log per second (both streams together).
+    pub lines_per_sec: u32,
+    /// Bytes an instance may log per second (both streams together).
+    pub bytes_per_sec: usize,
+}
+
+impl Default for GuestLogLimits {
+    fn default() -> Self {
+        GuestLogLimits {
+            max_line: 8 * 1024,
+            lines_per_sec: 1000,
+            bytes_per_sec: 1024 * 1024,
+        }
+    }
 }
 
 impl Default for TaskLimits {
@@ -36,14 +70,26 @@ impl Default for TaskLimits {
             request_timeout: Duration::from_secs(30),
             max_memory: 128 * MIB,
             recycle_after: None,
-            max_pending: 1024,
+            max_pending: DEFAULT_MAX_CONNECTIONS,
+            queue_timeout: Duration::from_secs(10),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             max_body: MIB,
+            max_response: 16 * MIB,
             max_header_size: 64 * KIB,
             header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            guest_log: GuestLogLimits::default(),
         }
     }
 }
+
+/// Default of `--max-connections`, and of `--max-pending`: a connection has
+/// at most one request in the line, so the line can never be longer than
+/// the connections are many, and the queue deadline is what bounds it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 pub const KIB: usize = 1024;
 pub const MIB: usize = 1024 * KIB;

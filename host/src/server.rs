@@ -20,20 +20,22 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::board::Board;
 use crate::cli::{Config, StoreUrl};
+use crate::connection::{Activity, ClientStream};
 use crate::guest::GuestApp;
 use crate::header_timer::ConnectionTimer;
 use crate::state::TaskIdentity;
@@ -47,6 +49,14 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 /// Pause after a failed accept (e.g. out of file descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Least time between two log lines about failed accepts.
+const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// TCP keepalive on accepted sockets: first probe after this much silence...
+const TCP_KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// ...then one every this often (the kernel gives up after its probe count).
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Runs the server until a shutdown signal, then drains it.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let guest = GuestApp::load(&config.app, config.cache)?;
@@ -56,7 +66,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
 
-    let board = Arc::new(Board::new(task_count, config.limits.max_pending));
+    let board = Arc::new(Board::new(
+        task_count,
+        config.limits.max_pending,
+        config.limits.queue_timeout,
+        config.limits.request_timeout,
+    ));
     let (stop_watchdog, watchdog_stop) = mpsc::channel();
     let watchdog = watchdog::spawn(guest.engine().clone(), Arc::clone(&board), watchdog_stop)
         .context("cannot start the watchdog thread")?;
@@ -121,42 +136,54 @@ async fn serve(
     http.header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_size);
     let connections = GracefulShutdown::new();
+    // One permit per connection that may be open: past the limit, clients
+    // wait in the kernel's accept queue and the server stays reachable.
+    let open_slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut accept_errors = AcceptErrors::default();
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    // Small responses go out at once rather than waiting on Nagle.
-                    let _ = stream.set_nodelay(true);
-                    let home = tasks.home_for_new_connection();
-                    let tasks = Arc::clone(&tasks);
-                    let service = service_fn(move |request| {
-                        let tasks = Arc::clone(&tasks);
-                        async move { Ok::<_, Infallible>(tasks.serve(home, request).await) }
-                    });
-                    // Each connection has a timer of its own (see `header_timer`).
-                    let connection = connections.watch(
-                        http.clone()
-                            .timer(ConnectionTimer::new())
-                            .serve_connection(TokioIo::new(stream), service),
-                    );
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            debug!("connection ended: {e}");
-                        }
-                    });
-                }
-                Err(e) => {
-                    warn!("accept failed: {e}");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = accept(&listener, &open_slots) => accepted,
             signal = &mut signal => {
                 info!("{}: shutting down", signal?);
                 break;
             }
-        }
+        };
+        let (stream, open_slot) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, say: back off rather than spin.
+                accept_errors.note(&e);
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        tune_socket(&stream);
+        let home = tasks.home_for_new_connection();
+        let tasks = Arc::clone(&tasks);
+        let service = service_fn(move |request| {
+            let tasks = Arc::clone(&tasks);
+            async move { Ok::<_, Infallible>(tasks.serve(home, request).await) }
+        });
+        // Each connection has a timer of its own (see `header_timer`),
+        // sharing the socket's read counter for the idle timeout.
+        let activity = Activity::new();
+        let stream = ClientStream::new(stream, activity.clone(), limits.write_timeout);
+        let connection = connections.watch(
+            http.clone()
+                .timer(ConnectionTimer::with_idle_timeout(
+                    limits.idle_timeout,
+                    activity,
+                ))
+                .serve_connection(TokioIo::new(stream), service),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                debug!("connection ended: {e}");
+            }
+            drop(open_slot);
+        });
     }
 
     // Stop accepting, then let in-flight requests finish.
@@ -173,6 +200,54 @@ async fn serve(
     }
     tasks.log_stopped();
     Ok(())
+}
+
+/// Waits for room for one more connection, then accepts one.
+async fn accept(
+    listener: &TcpListener,
+    open_slots: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, OwnedSemaphorePermit)> {
+    let slot = Arc::clone(open_slots)
+        .acquire_owned()
+        .await
+        .map_err(|_| std::io::Error::other("the connection limit was closed"))?;
+    let (stream, _peer) = listener.accept().await?;
+    Ok((stream, slot))
+}
+
+/// Socket options for an accepted connection.
+fn tune_socket(stream: &TcpStream) {
+    // Small responses go out at once rather than waiting on Nagle.
+    let _ = stream.set_nodelay(true);
+    // A client that vanished without a FIN (a dead NAT entry, a pulled cable)
+    // is found by the kernel instead of holding its connection for ever.
+    let keepalive = TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_IDLE)
+        .with_interval(TCP_KEEPALIVE_INTERVAL);
+    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+/// Failed accepts, logged at most once per [`ACCEPT_ERROR_LOG_INTERVAL`] with
+/// how many there were, so a host out of file descriptors does not flood its log.
+#[derive(Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    fn note(&mut self, error: &std::io::Error) {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= ACCEPT_ERROR_LOG_INTERVAL)
+        {
+            warn!(failures = self.unlogged, "accept failed: {error}");
+            self.last_logged = Some(now);
+            self.unlogged = 0;
+        }
+    }
 }
 
 /// Resolves when SIGINT or SIGTERM arrives, naming it.

@@ -14,10 +14,15 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use crate::board::Board;
 use crate::guest::bindings::wasmhost::app::{crypto, store, task};
-use crate::guest_log::GuestLog;
+use crate::guest_log::{Budget, GuestLog};
 use crate::instance::MemoryLimiter;
 use crate::limits::TaskLimits;
 use crate::store::{Backend, Store, StoreError};
+
+/// Most WASI resources (streams, pollables...) an instance may hold at once;
+/// a guest that leaks handles gets an error from WASI, then a trap, instead
+/// of growing the host's table without bound.
+pub const MAX_RESOURCES: usize = 10_000;
 
 /// Who a task is and what it shares; the same for every instance the task runs.
 #[derive(Clone)]
@@ -43,14 +48,17 @@ pub struct TaskState {
 impl TaskState {
     /// A fresh state for a new instance of the task `identity`.
     pub fn new(identity: TaskIdentity) -> Self {
+        let log_budget = Budget::new(identity.id, identity.limits.guest_log);
         let wasi = WasiCtxBuilder::new()
             .envs(&identity.env)
-            .stdout(GuestLog::stdout(identity.id))
-            .stderr(GuestLog::stderr(identity.id))
+            .stdout(GuestLog::stdout(&log_budget))
+            .stderr(GuestLog::stderr(&log_budget))
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         TaskState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(identity.limits.max_memory),
             identity,
         }

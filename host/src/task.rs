@@ -86,9 +86,19 @@ impl Tasks {
         let mut slots = Vec::with_capacity(identities.len());
         for identity in identities {
             let id = identity.id as usize;
-            // Busy while instantiating, so start-up code has a deadline too.
+            // Busy while instantiating, so start-up code has a deadline too,
+            // also where it waits in the host.
             board.set_busy(id);
-            let instance = TaskInstance::new(&guest, &identity).await;
+            let instance = tokio::time::timeout(
+                board.request_timeout(),
+                TaskInstance::new(&guest, &identity),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(wasmtime::Error::msg(
+                    "start-up ran past the request timeout",
+                ))
+            });
             board.set_free(id);
             let instance = instance.map_err(|e| e.context(format!("task {id} failed to start")))?;
             slots.push(Slot {
@@ -117,7 +127,7 @@ impl Tasks {
         request: Request<hyper::body::Incoming>,
     ) -> Response<Body> {
         let limits = &self.slots[home].identity.limits;
-        let request = match http::to_guest(request, limits.max_body).await {
+        let request = match http::to_guest(request, limits.max_body, limits.body_timeout).await {
             Ok(request) => request,
             Err(answer) => return answer,
         };
@@ -173,6 +183,7 @@ impl Tasks {
     /// response, replacing the instance if the call failed or it is due.
     async fn call(&self, mut lease: Lease<'_>, request: &guest::Request) -> Response<Body> {
         let id = lease.id;
+        let limits = &self.slots[id].identity.limits;
         let mut instance = match lease.instance.take() {
             Some(instance) => instance,
             None => match self.instantiate(id, "the last call was abandoned").await {
@@ -180,10 +191,17 @@ impl Tasks {
                 None => return unavailable(),
             },
         };
-        let outcome = instance.handle(request).await;
+        // A call waiting in the host meets no epoch check; the watchdog
+        // wakes `overdue` for it instead. `biased`: the call is polled first,
+        // so a call that never waits never polls the other branch.
+        let outcome = tokio::select! {
+            biased;
+            outcome = instance.handle(request) => outcome,
+            () = self.board.overdue(id) => Err(CallError::Timeout(self.board.request_timeout())),
+        };
         self.board.count_served(id);
         let response = match outcome {
-            Ok(response) => http::from_guest(response).unwrap_or_else(|e| {
+            Ok(response) => http::from_guest(response, limits.max_response).unwrap_or_else(|e| {
                 warn!(task = id, "guest returned an invalid response: {e}");
                 internal_error()
             }),
@@ -201,7 +219,7 @@ impl Tasks {
                 response
             }
         };
-        if let Some(limit) = self.slots[id].identity.limits.recycle_after
+        if let Some(limit) = limits.recycle_after
             && instance.served() >= limit
             && let Some(fresh) = self
                 .instantiate(id, &format!("recycled after {limit} requests"))
@@ -219,7 +237,15 @@ impl Tasks {
         let slot = &self.slots[id];
         let restarts = slot.restarts.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
-        match TaskInstance::new(&self.guest, &slot.identity).await {
+        // The replacement's start-up gets a deadline of its own, not what is
+        // left of the failed call's.
+        self.board.set_busy(id);
+        let created = tokio::select! {
+            biased;
+            created = TaskInstance::new(&self.guest, &slot.identity) => created,
+            () = self.board.overdue(id) => Err(wasmtime::Error::msg("start-up ran past the request timeout")),
+        };
+        match created {
             Ok(instance) => {
                 let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 if cause.starts_with("recycled") {

@@ -14,6 +14,11 @@
 //! [`crate::instance`]) then decides for itself: a young call just continues,
 //! a slow one yields its worker thread (which then serves other connections
 //! on other instances), and one past the request timeout is stopped.
+//!
+//! A call that waits in the host (a `sleep`, a store call) has no epoch
+//! check to reach, so on the same ticks the watchdog also wakes every call
+//! past the request timeout through [`Board::wake_overdue`]; the task then
+//! drops the call and answers 504.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -47,6 +52,7 @@ pub fn spawn(
             while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(tick) {
                 tick = if board.any_busy_for(slow_ms) {
                     engine.increment_epoch();
+                    board.wake_overdue();
                     SLOW_TICK
                 } else {
                     IDLE_TICK

@@ -1,0 +1,376 @@
+//! Hostile guests and clients: each test attacks the real binary the way an
+//! untrusted guest or client would (a route of the test app per guest
+//! attack, raw sockets for the clients) and checks that the host answers
+//! cleanly within its limit, logs no panic, keeps its log bounded, and
+//! serves the next normal request.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmhost_tests::{Host, guest, http, wasmhost_bin};
+
+fn test_host(args: &[&str]) -> Host {
+    Host::start(&guest("test-app"), args)
+}
+
+/// Status and body of `GET path` on a new connection.
+fn get(host: &Host, path: &str) -> (u16, String) {
+    let response = http().get(host.url(path)).send().unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+/// What every attack must leave behind: no panic in the log, and a host
+/// that answers a normal request.
+fn assert_contained(host: &Host) {
+    assert_eq!(get(host, "/task").0, 200, "the host serves on");
+    let log = host.log();
+    assert!(
+        !log.contains("panicked") && !log.contains("RUST_BACKTRACE"),
+        "{log}"
+    );
+}
+
+fn connect(host: &Host) -> TcpStream {
+    let stream = TcpStream::connect(host.base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream
+}
+
+/// Reads one response with a `content-length` body: its head and body.
+fn read_response(stream: &mut TcpStream) -> (String, String) {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "closed mid-head: {bytes:?}"
+        );
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&bytes).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Everything the server sends until it closes the connection, and how
+/// long that took.
+fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_guest_sleeping_in_a_host_call_is_stopped_at_the_deadline_with_504() {
+    let host = test_host(&["--tasks", "1", "--request-timeout", "1s"]);
+    let started = Instant::now();
+    // Ten minutes in wasi's clocks: no guest code runs, no epoch check.
+    let (status, body) = get(&host, "/sleep?ms=600000");
+    let took = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+    assert!(
+        host.wait_for_log("instance replaced", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    assert_contained(&host);
+}
+
+#[test]
+fn a_guest_cannot_set_framing_headers_or_split_the_response_stream() {
+    let host = test_host(&["--tasks", "1"]);
+    for (name, value) in [
+        ("content-length", "0"),
+        ("transfer-encoding", "chunked"),
+        ("connection", "close"),
+        ("keep-alive", "timeout=5"),
+        ("te", "trailers"),
+        ("trailer", "x-forged"),
+        ("upgrade", "websocket"),
+        ("proxy-connection", "keep-alive"),
+    ] {
+        // The guest's answer, then a normal request, pipelined on one
+        // keep-alive connection: the second answer must be the host's.
+        let mut stream = connect(&host);
+        let requests = format!(
+            "GET /attack/framing?name={name}&value={value} HTTP/1.1\r\nhost: x\r\n\r\n\
+             GET /task HTTP/1.1\r\nhost: x\r\n\r\n"
+        );
+        stream.write_all(requests.as_bytes()).unwrap();
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 500"), "{name}: {head:?}");
+        assert!(!body.contains("forged"), "{name}: {body:?}");
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 200"), "{name}: {head:?}");
+        assert!(body.contains("\"count\":1"), "{name}: {body:?}");
+        assert!(
+            host.wait_for_log(&format!("header \"{name}\" frames"), Duration::from_secs(5)),
+            "{name}: {}",
+            host.log()
+        );
+    }
+    assert_contained(&host);
+}
+
+#[test]
+fn too_many_response_headers_are_a_500_not_a_panic() {
+    let host = test_host(&["--tasks", "1"]);
+    // 40,000 headers overflowed hyper's header map: a panic on a host thread.
+    assert_eq!(get(&host, "/attack/headers?n=40000").0, 500);
+    // With the content-type of the text response: 257 headers, one too many.
+    assert_eq!(get(&host, "/attack/headers?n=256").0, 500);
+    let response = http().get(host.url("/attack/headers?n=90")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get_all("x-flood").iter().count(), 90);
+    assert!(host.log().contains("257 headers"), "{}", host.log());
+    assert_contained(&host);
+}
+
+#[test]
+fn a_response_body_over_max_response_is_a_500() {
+    let host = test_host(&["--tasks", "1", "--max-response", "1MiB"]);
+    assert_eq!(get(&host, "/attack/big-body?mib=2").0, 500);
+    assert!(host.log().contains("--max-response"), "{}", host.log());
+    let (status, body) = get(&host, "/attack/big-body?mib=1");
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 1024 * 1024);
+    assert_contained(&host);
+}
+
+#[test]
+fn a_line_without_end_is_cut_and_a_flood_of_lines_is_dropped_and_counted() {
+    let host = test_host(&["--tasks", "1", "--guest-log-lines", "100"]);
+    // 16 MiB without a newline: one line of at most 8 KiB, marked as cut.
+    assert_eq!(get(&host, "/attack/print?bytes=16777216").0, 200);
+    // The line ends with the next println, on the same stream.
+    assert_eq!(get(&host, "/print?msg=after").0, 200);
+    assert!(
+        host.wait_for_log("stderr says after", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    let log = host.log();
+    let cut = log
+        .lines()
+        .find(|line| line.contains("[line cut: "))
+        .expect("the long line is logged, marked as cut");
+    assert!(
+        cut.contains("16769041 more bytes dropped"),
+        "{}",
+        &cut[cut.len().saturating_sub(200)..]
+    );
+    assert!(
+        !log.contains("stdout says after"),
+        "the cut part is not logged"
+    );
+    assert!(log.len() < 64 * 1024, "the log grew to {} bytes", log.len());
+
+    // 100,000 lines against a budget of 100 a second.
+    assert_eq!(get(&host, "/attack/lines?n=100000").0, 200);
+    std::thread::sleep(Duration::from_millis(1100));
+    // The next line after the budget refills reports what was dropped.
+    assert_eq!(get(&host, "/print?msg=later").0, 200);
+    assert!(
+        host.wait_for_log("lines dropped", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    let log = host.log();
+    let flood_lines = log.matches("flood line").count();
+    assert!(
+        // The budget's window may be shared with other lines, or span two.
+        (50..=300).contains(&flood_lines),
+        "{flood_lines} flood lines logged"
+    );
+    assert!(
+        log.len() < 256 * 1024,
+        "the log grew to {} bytes",
+        log.len()
+    );
+    assert_contained(&host);
+}
+
+#[test]
+fn a_full_stderr_pipe_stalls_no_task() {
+    // The host's stderr is a pipe nobody reads: once its 64 KiB are full,
+    // a host writing its log from task threads would stop serving.
+    let mut child = Command::new(wasmhost_bin())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tasks",
+            "2",
+            "--guest-log-lines",
+            "10000000",
+            "--guest-log-bytes",
+            "1GiB",
+        ])
+        .arg(guest("test-app"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let client = http();
+    let started = Instant::now();
+    for round in 0..5 {
+        let response = client
+            .get(format!("{base}/attack/lines?n=20000"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "round {round}");
+        for _ in 0..10 {
+            let response = client.get(format!("{base}/task")).send().unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let took = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(took < Duration::from_secs(20), "serving took {took:?}");
+}
+
+#[test]
+fn leaked_wasi_handles_stop_at_the_table_cap() {
+    let host = test_host(&["--tasks", "1"]);
+    assert_eq!(get(&host, "/attack/leak-handles?n=100").0, 200);
+    assert_eq!(get(&host, "/attack/leak-handles?n=20000").0, 500);
+    assert!(
+        host.wait_for_log("instance replaced", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    assert_contained(&host);
+}
+
+#[test]
+fn a_body_that_stalls_gets_408_and_the_connection_is_closed() {
+    let host = test_host(&["--tasks", "1", "--body-timeout", "1s"]);
+    let mut stream = connect(&host);
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let (answer, took) = read_until_closed(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(took < Duration::from_secs(4), "held for {took:?}");
+    assert_contained(&host);
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
+    let host = test_host(&[
+        "--tasks",
+        "1",
+        "--idle-timeout",
+        "1s",
+        "--header-timeout",
+        "30s",
+    ]);
+    let mut stream = connect(&host);
+    stream
+        .write_all(b"GET /task HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+    let (rest, took) = read_until_closed(&mut stream);
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(4),
+        "closed after {took:?}"
+    );
+    // A client that is sending a head gets the header timeout, not the idle one.
+    let mut slow = connect(&host);
+    slow.write_all(b"GET /task HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    slow.write_all(b"host: x\r\n\r\n").unwrap();
+    let (head, _) = read_response(&mut slow);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+    assert_contained(&host);
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_off_and_frees_its_connection() {
+    let host = test_host(&[
+        "--tasks",
+        "1",
+        "--max-connections",
+        "1",
+        "--write-timeout",
+        "1s",
+        "--max-response",
+        "64MiB",
+    ]);
+    // Asks for 32 MiB and reads none of it, holding the only connection.
+    let mut greedy = connect(&host);
+    greedy
+        .write_all(b"GET /attack/big-body?mib=32 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The next client is not refused: it waits for the connection limit,
+    // and is served once the write deadline has ended the greedy one.
+    let started = Instant::now();
+    let (status, _) = get(&host, "/task");
+    let waited = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(8),
+        "waited {waited:?}"
+    );
+    drop(greedy);
+    assert_contained(&host);
+}
+
+#[test]
+fn a_request_waits_for_an_instance_no_longer_than_the_queue_timeout() {
+    let host = std::sync::Arc::new(test_host(&[
+        "--tasks",
+        "1",
+        "--queue-timeout",
+        "500ms",
+        "--request-timeout",
+        "3s",
+    ]));
+    let looping = {
+        let host = std::sync::Arc::clone(&host);
+        std::thread::spawn(move || get(&host, "/loop").0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let response = http().get(host.url("/task")).send().unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(2),
+        "waited {waited:?}"
+    );
+    assert_eq!(looping.join().unwrap(), 504);
+    assert_contained(&host);
+}
