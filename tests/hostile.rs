@@ -374,3 +374,47 @@ fn a_request_waits_for_an_instance_no_longer_than_the_queue_timeout() {
     assert_eq!(looping.join().unwrap(), 504);
     assert_contained(&host);
 }
+
+#[test]
+fn an_empty_session_secret_refuses_sessions_and_says_why() {
+    let host = test_host(&["--tasks", "1", "--env", "SESSION_SECRET="]);
+    let response = http().get(host.url("/visits")).send().unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().get("set-cookie").is_none());
+    assert!(
+        host.wait_for_log("a session secret", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    // Every route of this app has sessions, so every one refuses; none panics.
+    assert_eq!(get(&host, "/task").0, 500);
+    assert!(!host.log().contains("panicked"), "{}", host.log());
+}
+
+#[test]
+fn a_flood_of_new_sessions_does_not_lock_out_visitors_or_their_sessions() {
+    let host = test_host(&["--tasks", "2", "--store-max-entries", "100"]);
+    let client = http();
+    // A visitor with a session, who keeps using it.
+    let first = client.get(host.url("/visits")).send().unwrap();
+    let cookie = wasmhost_tests::session_cookie(&first);
+    // 500 cookieless clients, each leaving a session behind.
+    for i in 0..500 {
+        let response = client.get(host.url("/visits")).send().unwrap();
+        assert_eq!(response.status(), 200, "stranger {i}");
+        if i % 50 == 0 {
+            let (status, body) =
+                wasmhost_tests::get_text(&client, &host.url("/visits"), Some(&cookie));
+            assert_eq!(status, 200);
+            assert!(
+                body.contains(&format!("\"visits\":{}", i / 50 + 2)),
+                "{body}"
+            );
+        }
+    }
+    // A new visitor after the flood is served, and gets a session.
+    let late = client.get(host.url("/visits")).send().unwrap();
+    assert_eq!(late.status(), 200);
+    assert!(late.headers().get("set-cookie").is_some());
+    assert_contained(&host);
+}

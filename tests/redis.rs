@@ -262,3 +262,104 @@ fn a_bad_store_url_is_refused_with_one_line() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn apps_with_different_store_prefixes_cannot_reach_each_others_keys() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let on = |prefix: &str| {
+        Host::start(
+            &guest("test-app"),
+            &["--tasks", "1", "--store", &url, "--store-prefix", prefix],
+        )
+    };
+    let (shop, blog) = (on("shop:"), on("blog:"));
+    let client = http();
+    let (status, _) = get_text(&client, &shop.url("/store/set?key=k&value=mine"), None);
+    assert_eq!(status, 200);
+    let (_, body) = get_text(&client, &blog.url("/store/get?key=k"), None);
+    assert_eq!(body, r#"{"value":null}"#, "the other app does not see it");
+    // Not even by naming the other app's prefix: the host adds its own.
+    let (_, body) = get_text(&client, &blog.url("/store/get?key=shop:k"), None);
+    assert_eq!(body, r#"{"value":null}"#);
+    let (_, body) = get_text(&client, &shop.url("/store/get?key=k"), None);
+    assert_eq!(body, r#"{"value":"mine"}"#);
+    // Scripts too (compare-and-swap, increment), and sessions.
+    let (_, body) = get_text(&client, &blog.url("/store/cas?key=k&new=theirs"), None);
+    assert_eq!(body, r#"{"value":true}"#, "blog:k was empty");
+    let (_, body) = get_text(&client, &shop.url("/store/get?key=k"), None);
+    assert_eq!(body, r#"{"value":"mine"}"#);
+    let response = client.get(shop.url("/visits")).send().unwrap();
+    let id = session_id(&session_cookie(&response));
+    let mut redis_client = redis.client();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut redis_client)
+        .unwrap();
+    let mut keys = keys;
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            "blog:k".to_owned(),
+            "shop:k".to_owned(),
+            format!("shop:sess:{id}")
+        ]
+    );
+    // The key limit the guest sees does not count the prefix.
+    let (_, body) = get_text(
+        &client,
+        &shop.url(&format!("/store/set?key={}&value=v", "x".repeat(1025))),
+        None,
+    );
+    assert_eq!(body, r#"{"error":"KeyTooLarge(1024)"}"#);
+}
+
+#[test]
+fn values_in_redis_too_large_or_not_text_are_errors_not_allocations() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let host = Host::start(
+        &guest("test-app"),
+        &["--tasks", "1", "--store", &url, "--store-max-value", "1KiB"],
+    );
+    // Written by another client of the Redis, past this host's limit.
+    let mut redis_client = redis.client();
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg("x".repeat(64 * 1024))
+        .query(&mut redis_client)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("bytes")
+        .arg(&[0xffu8, 0xfe, 0x00][..])
+        .query(&mut redis_client)
+        .unwrap();
+    let client = http();
+    let (_, body) = get_text(&client, &host.url("/store/get?key=big"), None);
+    assert_eq!(body, r#"{"error":"ValueTooLarge(1024)"}"#);
+    let (_, body) = get_text(&client, &host.url("/store/get?key=bytes"), None);
+    assert_eq!(body, r#"{"error":"NotUtf8"}"#);
+    let (status, _) = get_text(&client, &host.url("/task"), None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_write_that_times_out_says_its_outcome_is_unknown() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let host = Host::start(
+        &guest("test-app"),
+        &["--tasks", "1", "--store", &url, "--store-timeout", "300ms"],
+    );
+    // Redis takes the command, then answers nothing for 2 s.
+    let mut stall = redis.client();
+    let stalled = std::thread::spawn(move || {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(2).query(&mut stall);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, body) = get_text(&http(), &host.url("/store/set?key=k&value=v"), None);
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("may or may not have been applied"), "{body}");
+    stalled.join().unwrap();
+}

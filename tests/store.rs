@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmhost::store::{Backend, Limits, MemoryStore, RedisStore, Store, StoreError};
+use wasmhost::store::{Backend, Eviction, Limits, MemoryStore, RedisStore, Store, StoreError};
 use wasmhost_tests::RedisServer;
 
 /// How long a Redis store call may take before it is an error.
@@ -405,10 +405,12 @@ async fn key_and_value_limits_are_errors(kind: Kind) {
 }
 
 /// Only the memory store counts entries (Redis has its own `maxmemory`).
+/// Without eviction, a full store refuses new entries.
 #[tokio::test]
 async fn the_memory_store_refuses_entries_over_its_limit() {
     let store = MemoryStore::new(Limits {
         max_entries: 2,
+        eviction: Eviction::None,
         ..Limits::default()
     });
     store.set("a".into(), "1".into(), None).unwrap();

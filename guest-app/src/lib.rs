@@ -24,7 +24,13 @@ struct Set {
 }
 
 fn app() -> App {
-    let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "TEST_SECRET".to_owned());
+    let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| {
+        // Anyone can read this secret here, and so forge a session cookie.
+        eprintln!(
+            "warning: SESSION_SECRET is not set; signing sessions with the public demo secret (run with --env SESSION_SECRET=... or --env-file)"
+        );
+        "TEST_SECRET".to_owned()
+    });
     App::new()
         .sessions(
             SessionOptions::new(secret)

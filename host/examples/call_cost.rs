@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             count: 1,
             env: Vec::new(),
             store: MemoryStore::new(Limits::default()).into(),
+            store_prefix: Arc::from(""),
             limits,
             board: Arc::new(board),
         };

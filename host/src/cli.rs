@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::limits::{GuestLogLimits, KIB, TaskLimits, parse_duration, parse_size};
-use crate::store::Limits;
+use crate::store::{Eviction, Limits};
 
 /// `wasmhost [OPTIONS] <APP.wasm>`
 #[derive(Parser)]
@@ -60,22 +60,37 @@ pub struct Cli {
     )]
     pub store: String,
 
+    /// Put in front of every store key the app uses, by the host: apps that
+    /// share one Redis with different prefixes cannot reach each other's keys.
+    #[arg(env = "WASMHOST_STORE_PREFIX", long, value_name = "PREFIX", default_value = "", value_parser = parse_store_prefix)]
+    pub store_prefix: String,
+
     /// How long one Redis store call may take before it fails as unavailable
     /// (also the limit for connecting at start-up).
     #[arg(env = "WASMHOST_STORE_TIMEOUT", long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub store_timeout: Duration,
 
     /// Longest store key a guest may use, in bytes.
-    #[arg(env = "WASMHOST_STORE_MAX_KEY", long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
+    #[arg(env = "WASMHOST_STORE_MAX_KEY", long, value_name = "SIZE", default_value = "1024", value_parser = parse_size)]
     pub store_max_key: usize,
 
     /// Longest store value a guest may write, in bytes.
-    #[arg(env = "WASMHOST_STORE_MAX_VALUE", long, value_name = "BYTES", default_value_t = Limits::default().max_value_bytes)]
+    #[arg(env = "WASMHOST_STORE_MAX_VALUE", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub store_max_value: usize,
 
     /// Most entries the store may hold at once (memory store; Redis has its own `maxmemory`).
     #[arg(env = "WASMHOST_STORE_MAX_ENTRIES", long, value_name = "N", default_value_t = Limits::default().max_entries)]
     pub store_max_entries: usize,
+
+    /// Most bytes the memory store's entries may take (keys, values, and a
+    /// fixed overhead per entry).
+    #[arg(env = "WASMHOST_STORE_MAX_BYTES", long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub store_max_bytes: usize,
+
+    /// What a full memory store does: `unused-first` evicts entries nobody
+    /// used since they were written, oldest first; `none` refuses new entries.
+    #[arg(env = "WASMHOST_STORE_EVICTION", long, value_name = "POLICY", default_value = "unused-first", value_parser = parse_eviction)]
+    pub store_eviction: Eviction,
 
     /// A request whose guest call runs longer is stopped and answered 504.
     #[arg(env = "WASMHOST_REQUEST_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -172,6 +187,8 @@ pub struct Config {
     pub env: Vec<(String, String)>,
     pub store: StoreUrl,
     pub store_limits: Limits,
+    /// Put in front of every store key (`--store-prefix`).
+    pub store_prefix: String,
     pub store_timeout: Duration,
     pub limits: TaskLimits,
     /// Keep compiled code in wasmtime's cache.
@@ -209,6 +226,7 @@ impl fmt::Debug for Config {
             .field("env (names only)", &env_names)
             .field("store", &self.store)
             .field("store_limits", &self.store_limits)
+            .field("store_prefix", &self.store_prefix)
             .field("store_timeout", &self.store_timeout)
             .field("limits", &self.limits)
             .field("cache", &self.cache)
@@ -271,10 +289,14 @@ impl TryFrom<Cli> for Config {
             env: guest_env(cli.env, cli.env_file.as_deref())?,
             store: parse_store_url(&cli.store)?,
             store_limits: Limits {
-                max_key_bytes: cli.store_max_key,
+                // The guest's limit; the backend sees keys with the prefix.
+                max_key_bytes: cli.store_max_key.saturating_add(cli.store_prefix.len()),
                 max_value_bytes: cli.store_max_value,
                 max_entries: cli.store_max_entries,
+                max_bytes: cli.store_max_bytes,
+                eviction: cli.store_eviction,
             },
+            store_prefix: cli.store_prefix,
             store_timeout: cli.store_timeout,
             limits: TaskLimits {
                 request_timeout: cli.request_timeout,
@@ -313,6 +335,28 @@ fn parse_env_var(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got `{arg}`")),
+    }
+}
+
+/// `--store-prefix`: short, printable, no spaces (it ends up in every key).
+fn parse_store_prefix(text: &str) -> Result<String, String> {
+    if text.len() > 256 {
+        return Err("longer than 256 bytes".to_owned());
+    }
+    if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// `--store-eviction`.
+fn parse_eviction(text: &str) -> Result<Eviction, String> {
+    match text {
+        "unused-first" => Ok(Eviction::UnusedFirst),
+        "none" => Ok(Eviction::None),
+        _ => Err(format!(
+            "`{text}` is not a policy; use unused-first or none"
+        )),
     }
 }
 

@@ -6,7 +6,7 @@
 //! Redis, if it is one) and instantiate every task's
 //! instance. Serving accepts connections and lets the tasks answer them.
 //! SIGINT/SIGTERM stops accepting, lets in-flight requests finish (up to the
-//! drain timeout), stops the store's purge task and the watchdog, and returns.
+//! drain timeout), stops the watchdog, and returns.
 //!
 //! Why one runtime rather than a current-thread loop per task: both were
 //! measured (BENCHMARKS.md). With a loop per task, each thread slept and woke
@@ -30,7 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::board::Board;
@@ -42,9 +42,6 @@ use crate::state::TaskIdentity;
 use crate::store::{MemoryStore, RedisStore, Store};
 use crate::task::Tasks;
 use crate::watchdog;
-
-/// How often expired store entries are purged.
-const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Pause after a failed accept (e.g. out of file descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -83,20 +80,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the task threads")?;
-    let (store, sweep) = runtime.block_on(open_store(&config))?;
+    let store = runtime.block_on(open_store(&config))?;
+    let store_prefix: Arc<str> = Arc::from(config.store_prefix.as_str());
     let identities = (0..config.tasks)
         .map(|id| TaskIdentity {
             id,
             count: config.tasks,
             env: config.env.clone(),
             store: store.clone(),
+            store_prefix: Arc::clone(&store_prefix),
             limits: config.limits,
             board: Arc::clone(&board),
         })
         .collect();
     // Serving runs on a worker, so connections it accepts start on workers.
     let served = runtime.block_on(async {
-        let serving = serve(config, guest, identities, board, sweep, listener, addr);
+        let serving = serve(config, guest, identities, board, listener, addr);
         match tokio::spawn(serving).await {
             Ok(result) => result,
             Err(e) => Err(anyhow::anyhow!("the server task failed: {e}")),
@@ -116,7 +115,6 @@ async fn serve(
     guest: GuestApp,
     identities: Vec<TaskIdentity>,
     board: Arc<Board>,
-    sweep: Option<MemoryStore>,
     listener: std::net::TcpListener,
     addr: SocketAddr,
 ) -> anyhow::Result<()> {
@@ -125,11 +123,6 @@ async fn serve(
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     info!(tasks = config.tasks, %addr, "serving {}", config.app.display());
-
-    let (stop_purge, purge_stop) = watch::channel(false);
-    if let Some(store) = sweep {
-        tokio::spawn(purge_expired(store, purge_stop));
-    }
 
     let limits = config.limits;
     let mut http = http1::Builder::new();
@@ -188,7 +181,6 @@ async fn serve(
 
     // Stop accepting, then let in-flight requests finish.
     drop(listener);
-    let _ = stop_purge.send(true);
     if tokio::time::timeout(limits.drain_timeout, connections.shutdown())
         .await
         .is_err()
@@ -260,34 +252,15 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
     })
 }
 
-/// Opens the store the config names; a memory store also comes back as the
-/// one to sweep (Redis expires entries itself).
-async fn open_store(config: &Config) -> anyhow::Result<(Store, Option<MemoryStore>)> {
+/// Opens the store the config names. A memory store purges its expired
+/// entries on a thread of its own; Redis expires entries itself.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(match &config.store {
-        StoreUrl::Memory => {
-            let store = MemoryStore::new(config.store_limits);
-            (store.clone().into(), Some(store))
-        }
+        StoreUrl::Memory => MemoryStore::new(config.store_limits).into(),
         StoreUrl::Redis(url) => {
             let store = RedisStore::connect(url, config.store_limits, config.store_timeout).await?;
             info!("session store: Redis at {}", store.address());
-            (store.into(), None)
+            store.into()
         }
     })
-}
-
-/// The store's background sweep: frees expired entries until shutdown.
-async fn purge_expired(store: MemoryStore, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(PURGE_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let purged = store.purge_expired();
-                if purged > 0 {
-                    debug!(purged, "expired store entries purged");
-                }
-            }
-            _ = shutdown.changed() => return,
-        }
-    }
 }

@@ -32,6 +32,8 @@ pub struct TaskIdentity {
     /// Environment variables the guest sees (`--env`).
     pub env: Vec<(String, String)>,
     pub store: Store,
+    /// Put in front of every store key the guest uses (`--store-prefix`).
+    pub store_prefix: Arc<str>,
     pub limits: TaskLimits,
     /// Where the task marks itself busy, which also times its calls.
     pub board: Arc<Board>,
@@ -102,9 +104,40 @@ impl crypto::Host for TaskState {
     }
 }
 
+impl TaskState {
+    /// The store key for the guest's `key`: `--store-prefix` in front, so an
+    /// app reaches only its own keys on a shared Redis, whatever it asks for.
+    fn key(&self, key: String) -> String {
+        let prefix = &self.identity.store_prefix;
+        if prefix.is_empty() {
+            return key;
+        }
+        let mut prefixed = String::with_capacity(prefix.len() + key.len());
+        prefixed.push_str(prefix);
+        prefixed.push_str(&key);
+        prefixed
+    }
+
+    /// A store error as the guest should see it: a key limit without the
+    /// prefix the guest does not know of.
+    fn error(&self, error: StoreError) -> StoreError {
+        match error {
+            StoreError::KeyTooLarge { limit } => StoreError::KeyTooLarge {
+                limit: limit.saturating_sub(self.identity.store_prefix.len()),
+            },
+            other => other,
+        }
+    }
+}
+
 impl store::Host for TaskState {
     async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
-        Ok(self.identity.store.read(&key).await?)
+        Ok(self
+            .identity
+            .store
+            .read(&self.key(key))
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     async fn store_set(
@@ -114,11 +147,21 @@ impl store::Host for TaskState {
         ttl_ms: Option<u64>,
     ) -> Result<(), store::StoreError> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self.identity.store.set(key, value, ttl).await?)
+        Ok(self
+            .identity
+            .store
+            .set(self.key(key), value, ttl)
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
-        Ok(self.identity.store.remove(&key).await?)
+        Ok(self
+            .identity
+            .store
+            .remove(&self.key(key))
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     async fn store_touch(
@@ -127,7 +170,12 @@ impl store::Host for TaskState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self.identity.store.touch(&key, ttl).await?)
+        Ok(self
+            .identity
+            .store
+            .touch(&self.key(key), ttl)
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     async fn store_set_if_absent(
@@ -137,7 +185,12 @@ impl store::Host for TaskState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(self.identity.store.set_if_absent(key, value, ttl).await?)
+        Ok(self
+            .identity
+            .store
+            .set_if_absent(self.key(key), value, ttl)
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     async fn store_compare_and_swap(
@@ -151,12 +204,18 @@ impl store::Host for TaskState {
         Ok(self
             .identity
             .store
-            .compare_and_swap(key, expected, new, ttl)
-            .await?)
+            .compare_and_swap(self.key(key), expected, new, ttl)
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     async fn store_increment(&mut self, key: String, delta: i64) -> Result<i64, store::StoreError> {
-        Ok(self.identity.store.increment(key, delta).await?)
+        Ok(self
+            .identity
+            .store
+            .increment(self.key(key), delta)
+            .await
+            .map_err(|e| self.error(e))?)
     }
 }
 
@@ -173,6 +232,7 @@ impl From<StoreError> for store::StoreError {
             StoreError::Full => store::StoreError::StoreFull,
             StoreError::Unavailable(why) => store::StoreError::Unavailable(why),
             StoreError::NotAnInteger => store::StoreError::NotAnInteger,
+            StoreError::NotUtf8 => store::StoreError::NotUtf8,
         }
     }
 }

@@ -77,3 +77,57 @@ fn bad_arguments_are_refused() {
     assert_one_line_error(&["--store", "postgres://x", "app.wasm"], "unknown store");
     assert_one_line_error(&["--env", "NOEQUALS", "app.wasm"], "KEY=VALUE");
 }
+
+#[test]
+fn every_flag_can_come_from_a_wasmhost_variable() {
+    // A bad value through the variable is refused as the flag would be.
+    let output = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .env("WASMHOST_TASKS", "0")
+        .arg("app.wasm")
+        .output()
+        .expect("wasmhost runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--tasks"), "{stderr}");
+    // The app and the store URL (with its password off the command line).
+    let output = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+        .env("WASMHOST_APP", "/no/such/app.wasm")
+        .env("WASMHOST_STORE", "redis://:s3cret@127.0.0.1:1")
+        .output()
+        .expect("wasmhost runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read /no/such/app.wasm"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // The help names the variables.
+    let (_, help) = {
+        let output = Command::new(env!("CARGO_BIN_EXE_wasmhost"))
+            .arg("--help")
+            .output()
+            .expect("wasmhost runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    for variable in [
+        "WASMHOST_TASKS",
+        "WASMHOST_STORE",
+        "WASMHOST_ENV_FILE",
+        "WASMHOST_MAX_CONNECTIONS",
+    ] {
+        assert!(help.contains(variable), "{variable} in {help}");
+    }
+}
+
+#[test]
+fn new_limits_refuse_bad_values() {
+    assert_one_line_error(&["--max-connections", "0", "app.wasm"], "--max-connections");
+    assert_one_line_error(
+        &["--store-eviction", "random", "app.wasm"],
+        "--store-eviction",
+    );
+    assert_one_line_error(&["--store-prefix", "a b", "app.wasm"], "--store-prefix");
+    assert_one_line_error(&["--env-file", "/no/such/file", "app.wasm"], "--env-file");
+    assert_one_line_error(&["--max-response", "lots", "app.wasm"], "--max-response");
+}

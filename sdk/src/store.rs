@@ -32,6 +32,9 @@ pub enum StoreError {
     /// [`increment`] found a value that is not an integer, or the sum would
     /// not fit in an `i64`.
     NotAnInteger,
+    /// The stored value is not UTF-8 text (bytes written by another client
+    /// of the same Redis).
+    NotUtf8,
     /// A value read with [`get_json`] is not the JSON expected.
     Decode(String),
 }
@@ -46,6 +49,7 @@ impl fmt::Display for StoreError {
             StoreError::NotAnInteger => {
                 f.write_str("stored value is not an integer, or the sum is out of range")
             }
+            StoreError::NotUtf8 => f.write_str("stored value is not UTF-8 text"),
             StoreError::Decode(why) => write!(f, "stored value is not the JSON expected: {why}"),
         }
     }
@@ -61,6 +65,7 @@ impl From<raw::StoreError> for StoreError {
             raw::StoreError::StoreFull => StoreError::Full,
             raw::StoreError::Unavailable(why) => StoreError::Unavailable(why),
             raw::StoreError::NotAnInteger => StoreError::NotAnInteger,
+            raw::StoreError::NotUtf8 => StoreError::NotUtf8,
         }
     }
 }

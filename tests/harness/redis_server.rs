@@ -96,6 +96,8 @@ impl Drop for RedisServer {
 fn spawn(port: u16, dir: &Path) -> Child {
     Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        // DEBUG SLEEP stalls the server for the tests of store timeouts.
+        .args(["--enable-debug-command", "local"])
         .args([
             "--save",
             "",

@@ -167,9 +167,24 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Longest value, in bytes.
     pub max_value_bytes: usize,
-    /// Most entries held at once (expired entries are purged before refusing,
-    /// at most once a second).
+    /// Most entries held at once (memory store).
     pub max_entries: usize,
+    /// Most bytes the entries may take, keys and values and a fixed overhead
+    /// per entry counted (memory store).
+    pub max_bytes: usize,
+    /// What a full memory store does with a write that needs room.
+    pub eviction: Eviction,
+}
+
+/// What a full memory store does when a write needs room (Redis has its own
+/// `maxmemory-policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    /// Evict entries nobody used since they were written, oldest first; when
+    /// there are none, refuse the write as `Full`.
+    UnusedFirst,
+    /// Evict nothing: a full store refuses new entries as `Full`.
+    None,
 }
 
 impl Default for Limits {
@@ -178,6 +193,8 @@ impl Default for Limits {
             max_key_bytes: 1024,
             max_value_bytes: 1024 * 1024,
             max_entries: 1_000_000,
+            max_bytes: 512 * 1024 * 1024,
+            eviction: Eviction::UnusedFirst,
         }
     }
 }
@@ -195,6 +212,8 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the stored value is not an integer, or the sum is out of range")]
     NotAnInteger,
+    #[error("the stored value is not UTF-8 text")]
+    NotUtf8,
 }
 
 impl Limits {

@@ -50,14 +50,30 @@ end
 return 1
 ";
 
+/// `store-read`: the value, unless it is longer than ARGV[1] bytes (then -1),
+/// so a value another client stored past the limit is never fetched.
+const READ_BOUNDED: &str = r"
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return -1 end
+return redis.call('GET', KEYS[1])
+";
+
 /// A handle to one Redis, shared by all tasks of a host.
 pub struct RedisStore {
     address: String,
     connection: ConnectionManager,
     limits: Limits,
     timeout: Duration,
+    read_bounded: Script,
     touch_persist: Script,
     compare_and_swap: Script,
+}
+
+/// Whether a command changes the store: a write that timed out may have
+/// been applied, and its error says so.
+#[derive(Clone, Copy)]
+enum Effect {
+    Reads,
+    Writes,
 }
 
 /// Why the host could not start on a Redis store. Neither message repeats the
@@ -126,6 +142,7 @@ impl RedisStore {
             connection,
             limits,
             timeout,
+            read_bounded: Script::new(READ_BOUNDED),
             touch_persist: Script::new(TOUCH_PERSIST),
             compare_and_swap: Script::new(COMPARE_AND_SWAP),
         })
@@ -137,20 +154,25 @@ impl RedisStore {
     }
 
     /// Runs one command, bounded by the store timeout.
-    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+    async fn query<T: FromRedisValue>(
+        &self,
+        command: &Cmd,
+        effect: Effect,
+    ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let running = async move { command.query_async::<T>(&mut connection).await };
-        self.bounded(running, store_error).await
+        self.bounded(running, store_error, effect).await
     }
 
     /// Runs one script, bounded by the store timeout.
     async fn invoke<T: FromRedisValue>(
         &self,
         invocation: ScriptInvocation<'_>,
+        effect: Effect,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let running = async move { invocation.invoke_async(&mut connection).await };
-        self.bounded(running, store_error).await
+        self.bounded(running, store_error, effect).await
     }
 
     /// Waits for `command` at most the store timeout; its failure (as
@@ -158,36 +180,51 @@ impl RedisStore {
     async fn bounded<T>(
         &self,
         command: impl Future<Output = Result<T, RedisError>>,
-        classify: fn(&RedisError) -> StoreError,
+        classify: fn(&RedisError, Effect) -> StoreError,
+        effect: Effect,
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(classify(&error)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "Redis did not answer within {}",
-                humantime::format_duration(self.timeout)
-            ))),
+            Ok(Err(error)) => Err(classify(&error, effect)),
+            Err(_) => {
+                let waited = humantime::format_duration(self.timeout);
+                Err(StoreError::Unavailable(match effect {
+                    Effect::Reads => format!("Redis did not answer within {waited}"),
+                    Effect::Writes => format!(
+                        "Redis did not answer within {waited}; the write was sent and may or may not have been applied"
+                    ),
+                }))
+            }
         }
     }
 }
 
-/// A Redis error as the guest sees it.
-fn store_error(error: &RedisError) -> StoreError {
+/// A Redis error as the guest sees it. A write lost on the way back (no
+/// answer in time, the connection gone after sending) may have been applied,
+/// and the error says so.
+fn store_error(error: &RedisError, effect: Effect) -> StoreError {
+    let unknown_outcome = matches!(effect, Effect::Writes)
+        && (error.is_timeout() || error.is_connection_dropped())
+        && !error.is_connection_refusal();
     match error.code() {
         Some("OOM") => StoreError::Full,
+        _ if unknown_outcome => StoreError::Unavailable(format!(
+            "Redis: {}; the write was sent and may or may not have been applied",
+            one_line(error)
+        )),
         _ => StoreError::Unavailable(format!("Redis: {}", one_line(error))),
     }
 }
 
 /// An INCRBY error: Redis refusing the stored value or the sum, or else as
 /// any command's.
-fn increment_error(error: &RedisError) -> StoreError {
+fn increment_error(error: &RedisError, effect: Effect) -> StoreError {
     let detail = error.detail().unwrap_or_default();
     match error.code() {
         Some("ERR") if detail.contains("not an integer") || detail.contains("would overflow") => {
             StoreError::NotAnInteger
         }
-        _ => store_error(error),
+        _ => store_error(error, effect),
     }
 }
 
@@ -220,7 +257,22 @@ fn set_command(key: &str, value: &str, ttl: Option<Duration>, only_if_absent: bo
 impl Backend for RedisStore {
     async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.limits.check_key(key)?;
-        self.query(::redis::cmd("GET").arg(key)).await
+        let mut invocation = self.read_bounded.key(key);
+        invocation.arg(self.limits.max_value_bytes);
+        let value: ::redis::Value = self.invoke(invocation, Effect::Reads).await?;
+        match value {
+            ::redis::Value::Nil => Ok(None),
+            ::redis::Value::Int(_) => Err(StoreError::ValueTooLarge {
+                limit: self.limits.max_value_bytes,
+            }),
+            ::redis::Value::BulkString(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| StoreError::NotUtf8),
+            other => Err(StoreError::Unavailable(format!(
+                "Redis answered a read with {}",
+                one_line(&format!("{other:?}"))
+            ))),
+        }
     }
 
     async fn set(
@@ -230,20 +282,27 @@ impl Backend for RedisStore {
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         self.limits.check_entry(&key, &value)?;
-        self.query::<()>(&set_command(&key, &value, ttl, false))
+        self.query::<()>(&set_command(&key, &value, ttl, false), Effect::Writes)
             .await
     }
 
     async fn remove(&self, key: &str) -> Result<(), StoreError> {
         self.limits.check_key(key)?;
-        self.query::<()>(::redis::cmd("DEL").arg(key)).await
+        self.query::<()>(::redis::cmd("DEL").arg(key), Effect::Writes)
+            .await
     }
 
     async fn touch(&self, key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
         self.limits.check_key(key)?;
         match ttl_ms(ttl) {
-            Some(ttl) => self.query(::redis::cmd("PEXPIRE").arg(key).arg(ttl)).await,
-            None => self.invoke(self.touch_persist.key(key)).await,
+            Some(ttl) => {
+                self.query(::redis::cmd("PEXPIRE").arg(key).arg(ttl), Effect::Writes)
+                    .await
+            }
+            None => {
+                self.invoke(self.touch_persist.key(key), Effect::Writes)
+                    .await
+            }
         }
     }
 
@@ -255,7 +314,9 @@ impl Backend for RedisStore {
     ) -> Result<bool, StoreError> {
         self.limits.check_entry(&key, &value)?;
         // SET NX answers OK when it stored the value and nil when it did not.
-        let stored: Option<String> = self.query(&set_command(&key, &value, ttl, true)).await?;
+        let stored: Option<String> = self
+            .query(&set_command(&key, &value, ttl, true), Effect::Writes)
+            .await?;
         Ok(stored.is_some())
     }
 
@@ -275,7 +336,7 @@ impl Backend for RedisStore {
             .arg(flag(new.is_some()))
             .arg(new.as_deref().unwrap_or_default())
             .arg(ttl_ms(ttl).unwrap_or(0));
-        self.invoke(invocation).await
+        self.invoke(invocation, Effect::Writes).await
     }
 
     async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError> {
@@ -284,6 +345,6 @@ impl Backend for RedisStore {
         let mut command = ::redis::cmd("INCRBY");
         command.arg(&key).arg(delta);
         let running = async move { command.query_async(&mut connection).await };
-        self.bounded(running, increment_error).await
+        self.bounded(running, increment_error, Effect::Writes).await
     }
 }

@@ -15,6 +15,7 @@ mod signature;
 
 use std::fmt;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -554,6 +555,8 @@ fn new_id() -> Result<String, SessionError> {
 /// handler and commits it after.
 pub(crate) struct SessionLayer {
     options: Rc<SessionOptions>,
+    /// A secret is empty: every request with a session answers 500.
+    empty_secret: bool,
 }
 
 /// What the middleware remembers about a request between load and commit.
@@ -567,6 +570,7 @@ pub(crate) struct Ticket {
 impl SessionLayer {
     pub(crate) fn new(options: SessionOptions) -> Self {
         SessionLayer {
+            empty_secret: options.secrets.iter().any(String::is_empty),
             options: Rc::new(options),
         }
     }
@@ -580,6 +584,13 @@ impl SessionLayer {
     /// The request's session: the stored one its cookie names, or a new one.
     pub(crate) fn load(&self, request: &Request) -> Result<(Session, Ticket), Response> {
         let options = &self.options;
+        if self.empty_secret {
+            // Anyone could forge a cookie signed with an empty secret.
+            eprintln!(
+                "wasmhost-sdk: refusing to serve sessions: a session secret (SessionOptions::new or also_accept) is empty"
+            );
+            return Err(Response::text("internal server error").with_status(500));
+        }
         let cookie_id =
             cookie::find(request.header_values("cookie"), &options.name).and_then(|value| {
                 let signed = value.strip_prefix("s:")?;
@@ -664,8 +675,18 @@ impl SessionLayer {
         } else {
             Ok(())
         };
-        if let Err(error) = stored {
-            return store_failure(&error);
+        match stored {
+            Ok(()) => {}
+            Err(StoreError::Full) if !known && !modified => {
+                // A new session nothing was put in: the visitor loses
+                // nothing by going without one, and is not refused.
+                let count = UNSAVED_NEW_SESSIONS.fetch_add(1, Ordering::Relaxed) + 1;
+                eprintln!(
+                    "wasmhost-sdk: session store full: answered without a new session ({count} so far on this instance)"
+                );
+                return response;
+            }
+            Err(error) => return store_failure(&error),
         }
 
         let secure_only = session.cookie.secure == Some(true);
@@ -679,6 +700,9 @@ impl SessionLayer {
         response
     }
 }
+
+/// New, empty sessions a full store could not take, on this instance.
+static UNSAVED_NEW_SESSIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The answer when the store fails: 503 if it is unreachable (try again
 /// later), 500 otherwise.
