@@ -80,7 +80,7 @@ fn an_infinite_loop_is_stopped_at_the_deadline_with_504() {
     );
     assert_eq!(get(&host, "/task").0, 200, "the task serves again");
     assert!(
-        host.log().contains("ran past the request timeout"),
+        host.wait_for_log("ran past the request timeout", Duration::from_secs(5)),
         "{}",
         host.log()
     );

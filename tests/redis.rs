@@ -204,7 +204,10 @@ fn killing_redis_under_load_gives_fast_503s_and_service_comes_back() {
             (200, true),
             "{body}"
         );
-        assert!(host.log().contains("store unavailable"), "503s are logged");
+        assert!(
+            host.wait_for_log("store unavailable", Duration::from_secs(5)),
+            "503s are logged"
+        );
     }
 }
 

@@ -212,3 +212,91 @@ fn classify(error: wasmtime::Error, timeout: Duration) -> CallError {
         CallError::Trap(error.root_cause().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Engine, Instance, Module};
+
+    const MIB: usize = 1024 * 1024;
+    const PAGE: usize = 64 * 1024;
+
+    fn limited_store(max_memory: usize) -> Store<MemoryLimiter> {
+        let mut store = Store::new(&Engine::default(), MemoryLimiter::new(max_memory));
+        store.limiter(|limiter| limiter);
+        store
+    }
+
+    fn instantiate(store: &mut Store<MemoryLimiter>, wat: &str) -> wasmtime::Result<Instance> {
+        let module = Module::new(store.engine(), wat::parse_str(wat)?)?;
+        Instance::new(store, &module, &[])
+    }
+
+    fn is_out_of_memory(error: &wasmtime::Error) -> bool {
+        error
+            .chain()
+            .any(|cause| cause.downcast_ref::<OutOfMemory>().is_some())
+    }
+
+    #[test]
+    fn the_budget_covers_all_memories_together() {
+        // Each 640 KiB memory fits a 1 MiB budget; both together do not.
+        let mut store = limited_store(MIB);
+        let error = instantiate(&mut store, "(module (memory 10) (memory 10))").unwrap_err();
+        assert!(is_out_of_memory(&error), "{error:#}");
+        let mut store = limited_store(MIB);
+        instantiate(&mut store, "(module (memory 10))").unwrap();
+        // A second instance in the same store shares the budget.
+        let error = instantiate(&mut store, "(module (memory 10))").unwrap_err();
+        assert!(is_out_of_memory(&error), "{error:#}");
+    }
+
+    #[test]
+    fn growth_counts_against_the_budget() {
+        let mut store = limited_store(4 * PAGE);
+        let instance = instantiate(
+            &mut store,
+            r#"(module (memory (export "m") 1)
+                 (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+        )
+        .unwrap();
+        let grow = instance
+            .get_typed_func::<i32, i32>(&mut store, "grow")
+            .unwrap();
+        assert_eq!(grow.call(&mut store, 3).unwrap(), 1, "grown to 4 pages");
+        let error = grow.call(&mut store, 1).unwrap_err();
+        assert!(is_out_of_memory(&error), "{error:#}");
+    }
+
+    #[test]
+    fn tables_count_against_the_budget() {
+        let mut store = limited_store(MIB);
+        // 100,000 elements at 16 bytes each: 1.6 MB.
+        let error = instantiate(&mut store, "(module (table 100000 funcref))").unwrap_err();
+        assert!(is_out_of_memory(&error), "{error:#}");
+        let mut store = limited_store(MIB);
+        instantiate(&mut store, "(module (table 1000 funcref))").unwrap();
+    }
+
+    #[test]
+    fn instances_memories_and_tables_are_capped_in_number() {
+        let mut store = limited_store(usize::MAX);
+        for _ in 0..MAX_INSTANCES {
+            instantiate(&mut store, "(module)").unwrap();
+        }
+        assert!(
+            instantiate(&mut store, "(module)").is_err(),
+            "one instance too many"
+        );
+
+        let memories = "(memory 0) ".repeat(MAX_MEMORIES + 1);
+        let mut store = limited_store(usize::MAX);
+        assert!(instantiate(&mut store, &format!("(module {memories})")).is_err());
+        let tables = "(table 0 funcref) ".repeat(MAX_TABLES + 1);
+        let mut store = limited_store(usize::MAX);
+        assert!(instantiate(&mut store, &format!("(module {tables})")).is_err());
+        let mut store = limited_store(usize::MAX);
+        let tables = "(table 0 funcref) ".repeat(MAX_TABLES);
+        instantiate(&mut store, &format!("(module {tables})")).unwrap();
+    }
+}
