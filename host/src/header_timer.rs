@@ -36,7 +36,9 @@ type Backstop = Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>;
 #[derive(Default)]
 pub struct ConnectionTimer {
     backstop: Backstop,
-    /// The idle timeout and the connection's read counter, if it has one.
+    /// How much earlier than a head's deadline the idle check comes, and
+    /// the connection's read counter, if it has an idle timeout shorter
+    /// than the header timeout.
     idle: Option<(Duration, Activity)>,
 }
 
@@ -45,19 +47,22 @@ impl ConnectionTimer {
         ConnectionTimer::default()
     }
 
-    /// A timer whose header-read sleeps also end after `idle` if `activity`
-    /// shows no bytes read since the sleep began: the keep-alive idle
-    /// timeout, which may be shorter than the time allowed for a head.
-    pub fn with_idle_timeout(idle: Duration, activity: Activity) -> Self {
+    /// A timer for a connection whose heads may take `header_timeout`, and
+    /// whose header-read sleeps also end after `idle` if `activity` shows no
+    /// bytes read since the sleep began: the keep-alive idle timeout. An
+    /// idle timeout no shorter than the header timeout adds nothing.
+    pub fn with_idle_timeout(idle: Duration, header_timeout: Duration, activity: Activity) -> Self {
         ConnectionTimer {
             backstop: Backstop::default(),
-            idle: Some((idle, activity)),
+            idle: (idle < header_timeout).then(|| (header_timeout - idle, activity)),
         }
     }
 
+    /// hyper asks for a head's sleep at `now + header_timeout`, so the idle
+    /// check is that deadline less the difference: no clock read per request.
     fn idle_check(&self, deadline: Instant) -> Option<IdleCheck> {
-        self.idle.as_ref().map(|(idle, activity)| IdleCheck {
-            at: deadline.min(self.now() + *idle),
+        self.idle.as_ref().map(|(earlier, activity)| IdleCheck {
+            at: deadline.checked_sub(*earlier).unwrap_or(deadline),
             count: activity.count(),
             activity: activity.clone(),
         })
@@ -203,7 +208,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_ends_at_the_idle_timeout() {
         let activity = Activity::new();
-        let timer = ConnectionTimer::with_idle_timeout(Duration::from_secs(5), activity.clone());
+        let timer = ConnectionTimer::with_idle_timeout(
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            activity.clone(),
+        );
         let started = tokio::time::Instant::now();
         timer.sleep(Duration::from_secs(30)).await;
         assert_eq!(started.elapsed(), Duration::from_secs(5));
@@ -212,7 +221,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_connection_that_sends_gets_the_whole_header_timeout() {
         let activity = Activity::new();
-        let timer = ConnectionTimer::with_idle_timeout(Duration::from_secs(5), activity.clone());
+        let timer = ConnectionTimer::with_idle_timeout(
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            activity.clone(),
+        );
         let mut sleep = timer.sleep(Duration::from_secs(30));
         let started = tokio::time::Instant::now();
         assert!(futures_poll_once(&mut sleep).is_pending());

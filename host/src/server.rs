@@ -167,6 +167,7 @@ async fn serve(
             http.clone()
                 .timer(ConnectionTimer::with_idle_timeout(
                     limits.idle_timeout,
+                    limits.header_timeout,
                     activity,
                 ))
                 .serve_connection(TokioIo::new(stream), service),

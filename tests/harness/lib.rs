@@ -81,10 +81,14 @@ pub fn guest(package: &str) -> PathBuf {
 
 /// The `wasmhost` binary built by this same `cargo test` run (the README's
 /// test command, `cargo test --workspace`, builds it), or built now if the
-/// run did not include it.
+/// run did not include it. `WASMHOST_BIN` names another build to test (one
+/// built with `panic = "abort"`, say).
 pub fn wasmhost_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("WASMHOST_BIN") {
+            return PathBuf::from(bin);
+        }
         // Test binaries live in target/<profile>/deps; the binary one up.
         let exe = std::env::current_exe().expect("the test binary knows its path");
         let profile_dir = exe
