@@ -135,6 +135,23 @@ fn session_secret_comes_from_the_environment() {
 }
 
 #[test]
+fn the_seed_app_warns_when_it_falls_back_to_its_public_demo_secret() {
+    let host = seed_host(&["--tasks", "1"]);
+    assert_eq!(http().get(host.url("/")).send().unwrap().status(), 200);
+    assert!(
+        host.wait_for_log("SESSION_SECRET is not set", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    let quiet = seed_host(&["--tasks", "1", "--env", "SESSION_SECRET=s3cret"]);
+    assert_eq!(http().get(quiet.url("/")).send().unwrap().status(), 200);
+    // Its first request has been answered, so the app was built and any
+    // warning printed before it; give the log a moment to arrive anyway.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!quiet.log().contains("SESSION_SECRET"), "{}", quiet.log());
+}
+
+#[test]
 fn missing_unsigned_tampered_or_unknown_cookies_read_not_set() {
     let host = seed_host(&["--tasks", "2"]);
     let client = http();

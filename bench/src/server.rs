@@ -128,6 +128,7 @@ impl Server {
             // default entry limit; the native server's map has no limit.
             command
                 .args(["--store-max-entries", "100000000"])
+                .args(["--store-max-bytes", "16GiB"])
                 .arg(&paths.seed_app)
                 .env("WASMHOST_LOG", "info");
         }
