@@ -44,6 +44,8 @@ pub struct GuestLog {
 
 struct Line {
     stream: &'static str,
+    /// Longest line kept (the budget's, copied: read on every write).
+    max_line: usize,
     bytes: Vec<u8>,
     /// Bytes of the current line beyond `max_line`, dropped.
     cut: usize,
@@ -129,6 +131,11 @@ impl GuestLog {
         GuestLog {
             line: Arc::new(Mutex::new(Line {
                 stream,
+                max_line: budget
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .limits
+                    .max_line,
                 bytes: Vec::new(),
                 cut: 0,
                 budget: Arc::clone(budget),
@@ -171,8 +178,7 @@ impl Line {
 
     /// Adds to the current line what fits under the longest line; counts the rest.
     fn keep(&mut self, bytes: &[u8]) {
-        let max_line = self.budget().limits.max_line;
-        let room = max_line.saturating_sub(self.bytes.len());
+        let room = self.max_line.saturating_sub(self.bytes.len());
         let kept = bytes.len().min(room);
         self.bytes.extend_from_slice(&bytes[..kept]);
         self.cut = self.cut.saturating_add(bytes.len() - kept);
@@ -249,5 +255,63 @@ impl AsyncWrite for GuestLog {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_flush(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(lines_per_sec: u32, bytes_per_sec: usize) -> GuestLogLimits {
+        GuestLogLimits {
+            max_line: 16,
+            lines_per_sec,
+            bytes_per_sec,
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_cut_and_counted() {
+        let budget = Budget::new(0, limits(100, 1 << 20));
+        let log = GuestLog::stdout(&budget);
+        log.push(&[b'x'; 40]);
+        log.push(b"yy\nnext");
+        let line = log.line.lock().unwrap();
+        // The cut line was logged at its newline; the next one has begun.
+        assert_eq!(line.bytes, b"next");
+        assert_eq!(line.cut, 0);
+        assert_eq!(budget.lock().unwrap().lines, 1);
+    }
+
+    #[test]
+    fn lines_past_the_budget_are_dropped_and_counted_across_both_streams() {
+        let budget = Budget::new(0, limits(3, 1 << 20));
+        let (stdout, stderr) = (GuestLog::stdout(&budget), GuestLog::stderr(&budget));
+        stdout.push(b"a\nb\n");
+        stderr.push(b"c\nd\ne\n");
+        let state = budget.lock().unwrap();
+        assert_eq!(state.lines, 3);
+        assert_eq!(state.dropped, 2);
+    }
+
+    #[test]
+    fn bytes_past_the_budget_are_dropped() {
+        let budget = Budget::new(0, limits(100, 10));
+        let log = GuestLog::stdout(&budget);
+        log.push(b"12345678\n1234\n12\n");
+        let state = budget.lock().unwrap();
+        assert_eq!((state.lines, state.bytes, state.dropped), (2, 10, 1));
+    }
+
+    #[test]
+    fn the_budget_refills_after_its_window() {
+        let budget = Budget::new(0, limits(1, 1 << 20));
+        let log = GuestLog::stdout(&budget);
+        log.push(b"a\nb\n");
+        assert_eq!(budget.lock().unwrap().dropped, 1);
+        budget.lock().unwrap().window_start -= WINDOW;
+        log.push(b"c\n");
+        let state = budget.lock().unwrap();
+        assert_eq!((state.lines, state.dropped), (1, 0), "reported and reset");
     }
 }
