@@ -65,28 +65,7 @@ pub async fn to_guest(
     };
 
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut packed = String::with_capacity(
-        target.len()
-            + 1
-            + parts
-                .headers
-                .iter()
-                .map(|(name, value)| name.as_str().len() + value.len() + 2)
-                .sum::<usize>(),
-    );
-    packed.push_str(target);
-    packed.push('\0');
-    for (name, value) in &parts.headers {
-        packed.push_str(name.as_str());
-        packed.push('\0');
-        // Header values are almost always ASCII; only others pay for the
-        // lossy conversion.
-        match std::str::from_utf8(value.as_bytes()) {
-            Ok(value) => packed.push_str(value),
-            Err(_) => packed.push_str(&String::from_utf8_lossy(value.as_bytes())),
-        }
-        packed.push('\0');
-    }
+    let packed = pack_target_and_headers(target, &parts.headers);
     let received_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
@@ -98,6 +77,44 @@ pub async fn to_guest(
         body: body.map(Vec::from),
         received_ms,
     })
+}
+
+/// Packs the request target and headers as the guest reads them: `target`,
+/// a NUL, then `name\0value\0` for each header in `headers`' order, in one
+/// allocation. A value that is not UTF-8 is converted lossily.
+///
+/// A target without a path gets `/`: an absolute-form request for
+/// `http://host?q` has the path-and-query `?q`, and an empty path means `/`
+/// (RFC 9110, section 4.2.3), which the guest's router must see.
+pub fn pack_target_and_headers(target: &str, headers: &HeaderMap) -> String {
+    // The path is empty: no target at all, or only a query.
+    let root = target.is_empty() || target.starts_with('?');
+    let mut packed = String::with_capacity(
+        usize::from(root)
+            + target.len()
+            + 1
+            + headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 2)
+                .sum::<usize>(),
+    );
+    if root {
+        packed.push('/');
+    }
+    packed.push_str(target);
+    packed.push('\0');
+    for (name, value) in headers {
+        packed.push_str(name.as_str());
+        packed.push('\0');
+        // Header values are almost always ASCII; only others pay for the
+        // lossy conversion.
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(value) => packed.push_str(value),
+            Err(_) => packed.push_str(&String::from_utf8_lossy(value.as_bytes())),
+        }
+        packed.push('\0');
+    }
+    packed
 }
 
 /// The WIT method for `method`; only uncommon ones are passed as a string.
@@ -250,6 +267,21 @@ mod tests {
             headers: headers.to_owned(),
             body: body.to_vec(),
         }
+    }
+
+    #[test]
+    fn a_target_without_a_path_is_packed_with_the_root_path() {
+        // An absolute-form request for `http://example.com?a=1`.
+        let uri: hyper::Uri = "http://example.com?a=1".parse().unwrap();
+        let target = uri.path_and_query().unwrap().as_str();
+        assert_eq!(target, "?a=1");
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(
+            pack_target_and_headers(target, &headers),
+            "/?a=1\0content-type\0text/plain\0"
+        );
+        assert_eq!(pack_target_and_headers("/x?y", &HeaderMap::new()), "/x?y\0");
     }
 
     #[test]

@@ -98,3 +98,60 @@ macro_rules! export_app {
 
 #[doc(hidden)]
 pub use app::dispatch as __dispatch;
+
+/// Thin wrappers over internals, for the fuzz targets in `fuzz/` only: not
+/// part of the API, and free to change with them.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::session::SessionCookie;
+
+    pub fn find_byte(text: &str, byte: u8) -> Option<usize> {
+        crate::text::find_byte(text, byte)
+    }
+
+    pub fn rfind_byte(text: &str, byte: u8) -> Option<usize> {
+        crate::text::rfind_byte(text, byte)
+    }
+
+    pub fn split_once_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+        crate::text::split_once_byte(text, byte)
+    }
+
+    pub fn rsplit_once_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+        crate::text::rsplit_once_byte(text, byte)
+    }
+
+    pub fn split_byte(text: &str, byte: u8) -> impl Iterator<Item = &str> {
+        crate::text::split_byte(text, byte)
+    }
+
+    pub fn nul_pairs(packed: &str) -> impl Iterator<Item = (&str, &str)> {
+        crate::text::nul_pairs(packed)
+    }
+
+    /// A GET request from the target and headers packed as the host packs them.
+    pub fn unpack_request(packed: String) -> crate::Request {
+        crate::Request::unpack("GET".into(), packed, Vec::new(), 0)
+    }
+
+    /// The `Cookie` header parser.
+    pub fn find_cookie<'a>(
+        headers: impl IntoIterator<Item = &'a str>,
+        name: &str,
+    ) -> Option<String> {
+        crate::session::cookie::find(headers, name)
+    }
+
+    pub fn decode_uri_component(value: &str) -> Option<String> {
+        crate::session::cookie::decode_uri_component(value)
+    }
+
+    /// A stored session's fields (name, JSON text) in order, its cookie, and
+    /// the JSON the SDK writes back for it.
+    pub type StoredRoundTrip = (Vec<(String, String)>, SessionCookie, String);
+
+    /// What [`StoredRoundTrip`] says; none if `json` is not a stored session.
+    pub fn stored_round_trip(json: &str) -> Option<StoredRoundTrip> {
+        crate::session::stored_round_trip(json)
+    }
+}

@@ -76,7 +76,12 @@ impl Request {
     }
 
     /// A request from the target and headers packed as the host packs them.
-    fn unpack(method: Cow<'static, str>, packed: String, body: Vec<u8>, received_ms: u64) -> Self {
+    pub(crate) fn unpack(
+        method: Cow<'static, str>,
+        packed: String,
+        body: Vec<u8>,
+        received_ms: u64,
+    ) -> Self {
         let target_end = find_byte(&packed, 0).unwrap_or(packed.len());
         Request {
             method,

@@ -210,7 +210,7 @@ pub fn find<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Optio
 /// result is not UTF-8 (where it throws, and the `cookie` package keeps the
 /// value as sent). A plain byte loop: in a guest, the iterator adapters of
 /// `percent_decode` cost more than the rest of finding the cookie.
-fn decode_uri_component(value: &str) -> Option<String> {
+pub(crate) fn decode_uri_component(value: &str) -> Option<String> {
     if find_byte(value, b'%').is_none() {
         return Some(value.to_owned());
     }
@@ -258,8 +258,26 @@ mod iso_date {
         deserializer: D,
     ) -> Result<Option<SystemTime>, D::Error> {
         Option::<String>::deserialize(deserializer)?
-            .map(|text| humantime::parse_rfc3339_weak(&text).map_err(de::Error::custom))
+            .map(|text| {
+                humantime::parse_rfc3339_weak(&text)
+                    .map(whole_millis)
+                    .map_err(de::Error::custom)
+            })
             .transpose()
+    }
+
+    /// `date` to the millisecond, as a JavaScript `Date` holds it and
+    /// [`format_iso`] writes it: a stored `expires` with more digits would
+    /// otherwise not read back as it was written.
+    fn whole_millis(date: SystemTime) -> SystemTime {
+        let since_epoch = date
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        SystemTime::UNIX_EPOCH
+            + Duration::new(
+                since_epoch.as_secs(),
+                since_epoch.subsec_millis() * 1_000_000,
+            )
     }
 
     /// `2026-11-25T10:15:00.000Z`, written directly: this runs on every
@@ -386,6 +404,22 @@ mod tests {
         let json = r#"{"originalMaxAge":null,"httpOnly":true,"path":"/"}"#;
         let cookie: SessionCookie = serde_json::from_str(json).unwrap();
         assert_eq!(cookie.expires, None);
+    }
+
+    #[test]
+    fn expires_is_read_to_the_millisecond_as_javascript_does() {
+        let json = r#"{"originalMaxAge":1,"expires":"2026-11-25T10:00:00.0019Z","httpOnly":true,"path":"/"}"#;
+        let cookie: SessionCookie = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            cookie.expires,
+            Some(at(1_795_600_800) + Duration::from_millis(1))
+        );
+        let written = serde_json::to_string(&cookie).unwrap();
+        assert!(written.contains(r#""expires":"2026-11-25T10:00:00.001Z""#));
+        assert_eq!(
+            serde_json::from_str::<SessionCookie>(&written).unwrap(),
+            cookie
+        );
     }
 
     #[test]

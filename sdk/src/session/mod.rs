@@ -10,7 +10,7 @@
 //! A missing, unsigned, tampered or unknown cookie gives a fresh empty session,
 //! never an error page. Only an unreachable store is an error (503).
 
-mod cookie;
+pub(crate) mod cookie;
 mod signature;
 
 use std::fmt;
@@ -544,6 +544,29 @@ impl<'de> serde::Deserialize<'de> for Stored {
     }
 }
 
+/// For the fuzz targets (`crate::__fuzz`): `json` read as [`read`] reads a
+/// stored session, as its fields (name, JSON text) in order, its cookie, and
+/// the session written back as [`Session::to_json`] writes it.
+pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRoundTrip> {
+    let Stored { data, cookie } = serde_json::from_str(json).ok()?;
+    let fields = data
+        .iter()
+        .map(|(name, value)| (name.to_owned(), value.get().to_owned()))
+        .collect();
+    let session = Session {
+        id: String::new(),
+        loaded: true,
+        id_changed: false,
+        data,
+        cookie: cookie.clone(),
+        options: None,
+        changed: false,
+        saved: None,
+        destroyed: false,
+    };
+    Some((fields, cookie, session.to_json()))
+}
+
 /// 24 random bytes from the OS, base64url without padding (as `uid-safe`).
 fn new_id() -> Result<String, SessionError> {
     let mut bytes = [0u8; ID_BYTES];
@@ -719,6 +742,13 @@ fn store_failure(error: &StoreError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_secret_anywhere_is_caught_when_the_layer_is_made() {
+        assert!(!SessionLayer::new(SessionOptions::new("s")).empty_secret);
+        assert!(SessionLayer::new(SessionOptions::new("")).empty_secret);
+        assert!(SessionLayer::new(SessionOptions::new("s").also_accept("")).empty_secret);
+    }
 
     fn stored(json: &str) -> Session {
         let Stored { data, cookie } = serde_json::from_str(json).expect("a stored session");
