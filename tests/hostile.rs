@@ -226,7 +226,8 @@ fn a_line_without_end_is_cut_and_a_flood_of_lines_is_dropped_and_counted() {
 fn a_full_stderr_pipe_stalls_no_task() {
     // The host's stderr is a pipe nobody reads: once its 64 KiB are full,
     // a host writing its log from task threads would stop serving.
-    let mut child = Command::new(wasmhost_bin())
+    let mut command = Command::new(wasmhost_bin());
+    command
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -240,9 +241,9 @@ fn a_full_stderr_pipe_stalls_no_task() {
         .arg(guest("test-app"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    wasmhost_tests::die_with_test(&mut command);
+    let mut child = command.spawn().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();

@@ -125,15 +125,16 @@ impl Host {
     /// Starts `wasmhost` on a free port with `app` and extra `args`, and
     /// waits until it is listening.
     pub fn start(app: &Path, args: &[&str]) -> Host {
-        let mut child = Command::new(wasmhost_bin())
+        let mut command = Command::new(wasmhost_bin());
+        command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .arg(app)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("wasmhost starts");
+            .stderr(Stdio::piped());
+        die_with_test(&mut command);
+        let mut child = command.spawn().expect("wasmhost starts");
 
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -211,6 +212,21 @@ impl Host {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Makes the process `command` starts receive SIGKILL when the thread that
+/// started it (the test's) ends: a test that fails while other threads still
+/// hold its host leaves no server behind.
+pub fn die_with_test(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes one system call, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
     }
 }
 
