@@ -214,7 +214,29 @@ fn store_limits_are_errors_the_guest_sees() {
         json!({ "error": "KeyTooLarge(8)" })
     );
     assert_eq!(body("/store/set?key=a&value=1"), json!({ "ok": true }));
+    // A full store evicts an entry nobody has used since it was written...
+    assert_eq!(body("/store/set?key=b&value=1"), json!({ "ok": true }));
+    assert_eq!(body("/store/get?key=a"), json!({ "value": null }));
+    // ...but not one in use.
+    assert_eq!(body("/store/get?key=b"), json!({ "value": "1" }));
+    assert_eq!(body("/store/set?key=c&value=1"), json!({ "error": "Full" }));
+}
+
+#[test]
+fn without_eviction_a_full_store_refuses_new_entries() {
+    let host = test_host(&[
+        "--tasks",
+        "1",
+        "--store-max-entries",
+        "1",
+        "--store-eviction",
+        "none",
+    ]);
+    let client = http();
+    let body = |path: &str| -> Value { client.get(host.url(path)).send().unwrap().json().unwrap() };
+    assert_eq!(body("/store/set?key=a&value=1"), json!({ "ok": true }));
     assert_eq!(body("/store/set?key=b&value=1"), json!({ "error": "Full" }));
+    assert_eq!(body("/store/get?key=a"), json!({ "value": "1" }));
 }
 
 #[test]
