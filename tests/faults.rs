@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
-use wasmhost_tests::{Host, guest, http};
+use wasmhost_tests::{Host, connect, guest, http, read_response, read_until_closed};
 
 fn test_host(args: &[&str]) -> Host {
     Host::start(&guest("test-app"), args)
@@ -196,17 +196,9 @@ fn bodies_over_max_body_get_413_and_the_server_serves_on() {
 /// Sends raw bytes on a new connection and returns what comes back until
 /// the server closes it or `wait` passes.
 fn raw_exchange(host: &Host, bytes: &[u8], wait: Duration) -> (String, Duration) {
-    let addr = host.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut stream = connect(host, wait);
     stream.write_all(bytes).unwrap();
-    let started = Instant::now();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    (
-        String::from_utf8_lossy(&answer).into_owned(),
-        started.elapsed(),
-    )
+    read_until_closed(&mut stream)
 }
 
 #[test]
@@ -254,7 +246,7 @@ fn a_keep_alive_connection_lives_while_used_and_is_closed_when_it_stalls() {
         stream
             .write_all(b"GET /task HTTP/1.1\r\nhost: x\r\n\r\n")
             .unwrap();
-        let head = read_response(&mut stream);
+        let (head, _) = read_response(&mut stream);
         assert!(
             head.starts_with("HTTP/1.1 200"),
             "request {served}: {head:?}"
@@ -280,29 +272,6 @@ fn a_keep_alive_connection_lives_while_used_and_is_closed_when_it_stalls() {
         "{rest:?}"
     );
     assert_eq!(get(&host, "/task").0, 200);
-}
-
-/// Reads one response with a `content-length` body; returns its head.
-fn read_response(stream: &mut TcpStream) -> String {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            stream.read(&mut byte).unwrap(),
-            1,
-            "closed mid-head: {bytes:?}"
-        );
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&bytes).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length: "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no content-length in {head:?}"));
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).unwrap();
-    head
 }
 
 #[test]

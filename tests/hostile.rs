@@ -4,12 +4,12 @@
 //! cleanly within its limit, logs no panic, keeps its log bounded, and
 //! serves the next normal request.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Host, guest, http, wasmhost_bin};
+use wasmhost_tests::{Host, guest, http, read_response, read_until_closed, wasmhost_bin};
 
 fn test_host(args: &[&str]) -> Host {
     Host::start(&guest("test-app"), args)
@@ -38,46 +38,16 @@ fn assert_no_host_panic(host: &Host) {
 }
 
 fn connect(host: &Host) -> TcpStream {
-    let stream = TcpStream::connect(host.base.trim_start_matches("http://")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    stream
+    wasmhost_tests::connect(host, Duration::from_secs(15))
 }
 
-/// Reads one response with a `content-length` body: its head and body.
-fn read_response(stream: &mut TcpStream) -> (String, String) {
-    let mut bytes = Vec::new();
-    let mut byte = [0u8; 1];
-    while !bytes.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            stream.read(&mut byte).unwrap(),
-            1,
-            "closed mid-head: {bytes:?}"
-        );
-        bytes.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&bytes).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length: "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no content-length in {head:?}"));
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).unwrap();
-    (head, String::from_utf8_lossy(&body).into_owned())
-}
-
-/// Everything the server sends until it closes the connection, and how
-/// long that took.
-fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
-    let started = Instant::now();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    (
-        String::from_utf8_lossy(&answer).into_owned(),
-        started.elapsed(),
-    )
+/// The host logs `needle` within a few seconds (the log is written asynchronously).
+fn assert_logged(host: &Host, needle: &str) {
+    assert!(
+        host.wait_for_log(needle, Duration::from_secs(5)),
+        "{needle:?} not in the log: {}",
+        host.log()
+    );
 }
 
 #[test]
@@ -92,11 +62,7 @@ fn a_guest_sleeping_in_a_host_call_is_stopped_at_the_deadline_with_504() {
         took >= Duration::from_secs(1) && took < Duration::from_secs(3),
         "answered after {took:?}"
     );
-    assert!(
-        host.wait_for_log("instance replaced", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "instance replaced");
     assert_contained(&host);
 }
 
@@ -127,11 +93,7 @@ fn a_guest_cannot_set_framing_headers_or_split_the_response_stream() {
         let (head, body) = read_response(&mut stream);
         assert!(head.starts_with("HTTP/1.1 200"), "{name}: {head:?}");
         assert!(body.contains("\"count\":1"), "{name}: {body:?}");
-        assert!(
-            host.wait_for_log(&format!("header \"{name}\" frames"), Duration::from_secs(5)),
-            "{name}: {}",
-            host.log()
-        );
+        assert_logged(&host, &format!("header \"{name}\" frames"));
     }
     assert_contained(&host);
 }
@@ -146,11 +108,7 @@ fn too_many_response_headers_are_a_500_not_a_panic() {
     let response = http().get(host.url("/attack/headers?n=90")).send().unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers().get_all("x-flood").iter().count(), 90);
-    assert!(
-        host.wait_for_log("257 headers", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "257 headers");
     assert_contained(&host);
 }
 
@@ -158,11 +116,7 @@ fn too_many_response_headers_are_a_500_not_a_panic() {
 fn a_response_body_over_max_response_is_a_500() {
     let host = test_host(&["--tasks", "1", "--max-response", "1MiB"]);
     assert_eq!(get(&host, "/attack/big-body?mib=2").0, 500);
-    assert!(
-        host.wait_for_log("--max-response", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "--max-response");
     let (status, body) = get(&host, "/attack/big-body?mib=1");
     assert_eq!(status, 200);
     assert_eq!(body.len(), 1024 * 1024);
@@ -176,11 +130,7 @@ fn a_line_without_end_is_cut_and_a_flood_of_lines_is_dropped_and_counted() {
     assert_eq!(get(&host, "/attack/print?bytes=16777216").0, 200);
     // The line ends with the next println, on the same stream.
     assert_eq!(get(&host, "/print?msg=after").0, 200);
-    assert!(
-        host.wait_for_log("stderr says after", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "stderr says after");
     let log = host.log();
     let cut = log
         .lines()
@@ -202,11 +152,7 @@ fn a_line_without_end_is_cut_and_a_flood_of_lines_is_dropped_and_counted() {
     std::thread::sleep(Duration::from_millis(1100));
     // The next line after the budget refills reports what was dropped.
     assert_eq!(get(&host, "/print?msg=later").0, 200);
-    assert!(
-        host.wait_for_log("lines dropped", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "lines dropped");
     let log = host.log();
     let flood_lines = log.matches("flood line").count();
     assert!(
@@ -276,11 +222,7 @@ fn leaked_wasi_handles_stop_at_the_table_cap() {
     let host = test_host(&["--tasks", "1"]);
     assert_eq!(get(&host, "/attack/leak-handles?n=100").0, 200);
     assert_eq!(get(&host, "/attack/leak-handles?n=20000").0, 500);
-    assert!(
-        host.wait_for_log("instance replaced", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "instance replaced");
     assert_contained(&host);
 }
 
@@ -395,11 +337,7 @@ fn an_empty_session_secret_refuses_sessions_and_says_why() {
     let response = http().get(host.url("/visits")).send().unwrap();
     assert_eq!(response.status(), 500);
     assert!(response.headers().get("set-cookie").is_none());
-    assert!(
-        host.wait_for_log("a session secret", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    assert_logged(&host, "a session secret");
     // Every route of this app has sessions, so every one refuses; none panics.
     assert_eq!(get(&host, "/task").0, 500);
     assert_no_host_panic(&host);

@@ -12,7 +12,8 @@ mod redis_server;
 
 pub use redis_server::{RedisServer, free_port};
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -281,4 +282,49 @@ pub fn get_text(
     let response = request.send().expect("the host answers");
     let status = response.status().as_u16();
     (status, response.text().expect("the body is text"))
+}
+
+/// A raw TCP connection to `host`, reads bounded by `read_timeout`.
+pub fn connect(host: &Host, read_timeout: Duration) -> TcpStream {
+    let stream = TcpStream::connect(host.base.trim_start_matches("http://"))
+        .expect("the host accepts a connection");
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .expect("a read timeout can be set");
+    stream
+}
+
+/// Reads one response with a `content-length` body: its head and body.
+pub fn read_response(stream: &mut TcpStream) -> (String, String) {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).expect("the response arrives"),
+            1,
+            "closed mid-head: {bytes:?}"
+        );
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&bytes).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("the body arrives");
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Everything the server sends until it closes the connection (or the read
+/// timeout passes), and how long that took.
+pub fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
 }
