@@ -1,4 +1,4 @@
-//! A guest's response through `wasmhost::http::from_guest` (host/src/http.rs).
+//! A guest's response through `from_guest` (host/src/http/convert.rs).
 //!
 //! Whatever the status, packed headers and body, it never panics. When it
 //! accepts the response: the status and body are the guest's, the status is
@@ -10,8 +10,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wasmhost::guest;
-use wasmhost::http::{from_guest, is_framing};
+use wasmhost::__internals as guest;
+use wasmhost::__internals::{from_guest, is_framing};
 
 #[derive(Arbitrary, Debug)]
 enum Headers {
@@ -71,5 +71,5 @@ fuzz_target!(|input: Input| {
     expected.sort();
     got.sort();
     assert_eq!(got, expected, "{packed:?}");
-    assert!(answer.headers().len() <= wasmhost::http::MAX_RESPONSE_HEADERS);
+    assert!(answer.headers().len() <= wasmhost::__internals::MAX_RESPONSE_HEADERS);
 });

@@ -12,7 +12,7 @@ use arbitrary::Arbitrary;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use wasmhost::http::pack_target_and_headers;
+use wasmhost::__internals::pack_target_and_headers;
 use wasmhost_sdk::__fuzz as sdk;
 
 #[derive(Arbitrary, Debug)]

@@ -6,11 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmhost::board::Board;
-use wasmhost::guest::{GuestApp, Method, Request};
-use wasmhost::instance::TaskInstance;
-use wasmhost::limits::TaskLimits;
-use wasmhost::state::TaskIdentity;
+use wasmhost::__internals::{
+    AppContext, CallClocks, CallLimits, GuestApp, Instance, Method, Request, TaskContext,
+};
 use wasmhost::store::{Limits, MemoryStore};
 
 fn main() -> anyhow::Result<()> {
@@ -24,18 +22,19 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let guest = GuestApp::load(app.as_ref(), true)?;
-        let limits = TaskLimits::default();
-        let board = Board::new(1, 1, limits.queue_timeout, limits.request_timeout);
-        let identity = TaskIdentity {
+        let limits = CallLimits::default();
+        let context = TaskContext {
             id: 0,
             count: 1,
-            env: Vec::new(),
-            store: MemoryStore::new(Limits::default()).into(),
-            store_prefix: Arc::from(""),
-            limits,
-            board: Arc::new(board),
+            app: Arc::new(AppContext {
+                env: Vec::new(),
+                store: MemoryStore::new(Limits::default()).into(),
+                store_prefix: Arc::from(""),
+                limits,
+            }),
+            clocks: Arc::new(CallClocks::new(1, limits.request_timeout)),
         };
-        let mut instance = TaskInstance::new(&guest, &identity).await?;
+        let mut instance = Instance::new(&guest, &context).await?;
         // With `cookie` as the path's prefix, call with the session `GET /set` made.
         let (path, cookie) = match path.strip_prefix("cookie:") {
             Some(path) => {
@@ -88,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         let fresh = 2_000;
         let started = Instant::now();
         for _ in 0..fresh {
-            TaskInstance::new(&guest, &identity).await?;
+            Instance::new(&guest, &context).await?;
         }
         println!(
             "fresh instance: {:.2} µs",

@@ -1,9 +1,10 @@
-//! The command line (DESIGN.md section 3), parsed with clap into a [`Config`].
+//! The command line, parsed with clap into a [`Config`]: every flag, its
+//! `WASMHOST_*` variable and its default (the README's table lists them),
+//! and the parsing of sizes and durations.
 //!
 //! Everything a user can get wrong here is checked before any thread starts, so
 //! bad input ends in one clear line and a non-zero exit.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,20 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::limits::{GuestLogLimits, KIB, TaskLimits, parse_duration, parse_size};
-use crate::store::{Eviction, Limits};
+use crate::config::{Config, ProcessSettings, cpus};
+use crate::guest::{CallLimits, GuestLogLimits};
+use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
+use crate::pool::PoolSettings;
+use crate::store::{Eviction, Limits, StoreSettings, StoreUrl};
+
+/// Tasks per worker thread by default with a Redis store: a call that waits
+/// on Redis holds its instance but not its thread, so more instances than
+/// threads keep the threads busy (`docs/architecture.md`, "Instances and threads").
+pub const REDIS_TASKS_PER_THREAD: usize = 8;
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+const GIB: usize = 1024 * MIB;
 
 /// `wasmhost [OPTIONS] <APP.wasm>`
 #[derive(Parser)]
@@ -26,9 +39,15 @@ pub struct Cli {
     #[arg(env = "WASMHOST_APP", value_name = "APP.wasm")]
     pub app: PathBuf,
 
-    /// Task threads, each with its own isolated instance [default: number of CPUs].
+    /// Tasks: isolated, persistent instances of the app [default: one per
+    /// thread; with a Redis store, 8 per thread].
     #[arg(env = "WASMHOST_TASKS", long, value_name = "N")]
     pub tasks: Option<NonZeroU32>,
+
+    /// Worker threads that serve connections and run the tasks' calls
+    /// [default: number of CPUs].
+    #[arg(env = "WASMHOST_THREADS", long, value_name = "N")]
+    pub threads: Option<NonZeroU32>,
 
     /// Address to serve; port 0 picks a free port.
     #[arg(
@@ -115,7 +134,7 @@ pub struct Cli {
     pub queue_timeout: Duration,
 
     /// Most client connections open at once; further clients wait to be accepted.
-    #[arg(env = "WASMHOST_MAX_CONNECTIONS", long, value_name = "N", default_value_t = TaskLimits::default().max_connections,
+    #[arg(env = "WASMHOST_MAX_CONNECTIONS", long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = parse_at_least_one)]
     pub max_connections: usize,
 
@@ -168,72 +187,6 @@ pub struct Cli {
     pub drain_timeout: Duration,
 }
 
-/// Which session store backend to use. Its `Debug` hides any password.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StoreUrl {
-    /// The in-process store shared by all tasks of this host.
-    Memory,
-    /// A Redis server shared by every host that names it (the URL as given).
-    Redis(String),
-}
-
-/// Everything the server needs to start, checked and with defaults applied.
-/// Its `Debug` shows no secret: no store password, no guest variable's value.
-#[derive(Clone)]
-pub struct Config {
-    pub app: PathBuf,
-    pub tasks: u32,
-    pub listen: SocketAddr,
-    pub env: Vec<(String, String)>,
-    pub store: StoreUrl,
-    pub store_limits: Limits,
-    /// Put in front of every store key (`--store-prefix`).
-    pub store_prefix: String,
-    pub store_timeout: Duration,
-    pub limits: TaskLimits,
-    /// Keep compiled code in wasmtime's cache.
-    pub cache: bool,
-}
-
-impl fmt::Debug for StoreUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreUrl::Memory => f.write_str("Memory"),
-            StoreUrl::Redis(url) => f.debug_tuple("Redis").field(&redact_password(url)).finish(),
-        }
-    }
-}
-
-/// `redis://user:secret@host` as `redis://user:***@host`.
-fn redact_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            let user = credentials.split_once(':').map_or("", |(user, _)| user);
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env_names: Vec<&str> = self.env.iter().map(|(key, _)| key.as_str()).collect();
-        f.debug_struct("Config")
-            .field("app", &self.app)
-            .field("tasks", &self.tasks)
-            .field("listen", &self.listen)
-            .field("env (names only)", &env_names)
-            .field("store", &self.store)
-            .field("store_limits", &self.store_limits)
-            .field("store_prefix", &self.store_prefix)
-            .field("store_timeout", &self.store_timeout)
-            .field("limits", &self.limits)
-            .field("cache", &self.cache)
-            .finish()
-    }
-}
-
 /// The guest's environment: `--env-file`'s variables, then `--env`'s, a later
 /// one replacing an earlier one of the same name.
 fn guest_env(
@@ -281,29 +234,35 @@ impl TryFrom<Cli> for Config {
     type Error = String;
 
     fn try_from(cli: Cli) -> Result<Self, String> {
-        let tasks = cli.tasks.map(NonZeroU32::get).unwrap_or_else(default_tasks);
+        let store = parse_store_url(&cli.store)?;
+        let threads = cli.threads.map_or_else(cpus, |n| n.get() as usize);
+        let tasks = match (cli.tasks, &store) {
+            (Some(tasks), _) => tasks.get(),
+            (None, StoreUrl::Memory) => u32::try_from(threads).unwrap_or(u32::MAX),
+            (None, StoreUrl::Redis(_)) => {
+                u32::try_from(threads.saturating_mul(REDIS_TASKS_PER_THREAD)).unwrap_or(u32::MAX)
+            }
+        };
         Ok(Config {
             app: cli.app,
-            tasks,
             listen: cli.listen,
             env: guest_env(cli.env, cli.env_file.as_deref())?,
-            store: parse_store_url(&cli.store)?,
-            store_limits: Limits {
-                // The guest's limit; the backend sees keys with the prefix.
-                max_key_bytes: cli.store_max_key.saturating_add(cli.store_prefix.len()),
-                max_value_bytes: cli.store_max_value,
-                max_entries: cli.store_max_entries,
-                max_bytes: cli.store_max_bytes,
-                eviction: cli.store_eviction,
-            },
-            store_prefix: cli.store_prefix,
-            store_timeout: cli.store_timeout,
-            limits: TaskLimits {
+            call: CallLimits {
                 request_timeout: cli.request_timeout,
                 max_memory: cli.max_memory,
-                recycle_after: cli.recycle_after,
+                guest_log: GuestLogLimits {
+                    max_line: cli.guest_log_max_line,
+                    lines_per_sec: cli.guest_log_lines,
+                    bytes_per_sec: cli.guest_log_bytes,
+                },
+            },
+            pool: PoolSettings {
+                tasks,
                 max_pending: cli.max_pending.unwrap_or(cli.max_connections),
                 queue_timeout: cli.queue_timeout,
+                recycle_after: cli.recycle_after,
+            },
+            http: HttpLimits {
                 max_connections: cli.max_connections,
                 max_body: cli.max_body,
                 max_response: cli.max_response,
@@ -312,23 +271,26 @@ impl TryFrom<Cli> for Config {
                 idle_timeout: cli.idle_timeout,
                 body_timeout: cli.body_timeout,
                 write_timeout: cli.write_timeout,
-                drain_timeout: cli.drain_timeout,
-                guest_log: GuestLogLimits {
-                    max_line: cli.guest_log_max_line,
-                    lines_per_sec: cli.guest_log_lines,
-                    bytes_per_sec: cli.guest_log_bytes,
-                },
             },
-            cache: !cli.no_cache,
+            store: StoreSettings {
+                url: store,
+                limits: Limits {
+                    max_key_bytes: cli.store_max_key,
+                    max_value_bytes: cli.store_max_value,
+                    max_entries: cli.store_max_entries,
+                    max_bytes: cli.store_max_bytes,
+                    eviction: cli.store_eviction,
+                },
+                prefix: cli.store_prefix,
+                timeout: cli.store_timeout,
+            },
+            process: ProcessSettings {
+                threads,
+                cache: !cli.no_cache,
+                drain_timeout: cli.drain_timeout,
+            },
         })
     }
-}
-
-/// One task per CPU, as `jx mt-keep` defaulted to.
-fn default_tasks() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-        .unwrap_or(1)
 }
 
 fn parse_env_var(arg: &str) -> Result<(String, String), String> {
@@ -398,6 +360,35 @@ fn parse_store_url(arg: &str) -> Result<StoreUrl, String> {
     }
 }
 
+/// Parses a byte size: `1048576`, `512KiB`, `128MiB`, `1GiB` (K, KB, M, MB,
+/// G, GB mean the same powers of 1024; case does not matter).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 1048576, 512KiB or 128MiB"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => KIB,
+        "m" | "mb" | "mib" => MIB,
+        "g" | "gb" | "gib" => GIB,
+        other => return Err(format!("unknown size unit `{other}`; use KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parses a duration: `30s`, `500ms`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 30s or 500ms: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,13 +407,11 @@ mod tests {
     fn zero_tasks_is_rejected() {
         assert!(Cli::try_parse_from(["wasmhost", "--tasks", "0", "app.wasm"]).is_err());
         let cli = Cli::try_parse_from(["wasmhost", "--tasks", "3", "app.wasm"]).unwrap();
-        assert_eq!(Config::try_from(cli).unwrap().tasks, 3);
+        assert_eq!(Config::try_from(cli).unwrap().pool.tasks, 3);
     }
 
     #[test]
     fn limits_have_their_defaults_and_take_units() {
-        let cli = Cli::try_parse_from(["wasmhost", "app.wasm"]).unwrap();
-        assert_eq!(Config::try_from(cli).unwrap().limits, TaskLimits::default());
         let cli = Cli::try_parse_from([
             "wasmhost",
             "--request-timeout",
@@ -434,10 +423,10 @@ mod tests {
             "app.wasm",
         ])
         .unwrap();
-        let limits = Config::try_from(cli).unwrap().limits;
-        assert_eq!(limits.request_timeout, Duration::from_millis(1500));
-        assert_eq!(limits.max_memory, 64 * 1024 * 1024);
-        assert_eq!(limits.recycle_after, Some(100));
+        let config = Config::try_from(cli).unwrap();
+        assert_eq!(config.call.request_timeout, Duration::from_millis(1500));
+        assert_eq!(config.call.max_memory, 64 * 1024 * 1024);
+        assert_eq!(config.pool.recycle_after, Some(100));
         assert!(
             Cli::try_parse_from(["wasmhost", "--max-header-size", "1KiB", "app.wasm"]).is_err()
         );
@@ -532,5 +521,45 @@ mod tests {
             let error = parse_store_url(url).expect_err("refused");
             assert!(!error.contains("s3cret"), "{error}");
         }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(MIB));
+        assert_eq!(parse_size("512KiB"), Ok(512 * KIB));
+        assert_eq!(parse_size("128mib"), Ok(128 * MIB));
+        assert_eq!(parse_size("2G"), Ok(2 * GIB));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_config_defaults() {
+        let cli = Cli::parse_from(["wasmhost", "app.wasm"]);
+        let config = Config::try_from(cli).unwrap();
+        assert_eq!(config, Config::new("app.wasm"));
+    }
+
+    #[test]
+    fn tasks_default_to_threads_and_to_more_with_redis() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["wasmhost", "app.wasm"];
+            all.extend_from_slice(args);
+            Config::try_from(Cli::parse_from(all)).unwrap()
+        };
+        let memory = parse(&["--threads", "3"]);
+        assert_eq!((memory.pool.tasks, memory.process.threads), (3, 3));
+        let redis = parse(&["--threads", "2", "--store", "redis://127.0.0.1:6379"]);
+        assert_eq!(redis.pool.tasks, 2 * REDIS_TASKS_PER_THREAD as u32);
+        let chosen = parse(&["--threads", "2", "--tasks", "5"]);
+        assert_eq!((chosen.pool.tasks, chosen.process.threads), (5, 2));
     }
 }

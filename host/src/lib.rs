@@ -1,38 +1,41 @@
-//! wasmhost: runs one WebAssembly web app on N task threads, each with its own
-//! persistent, isolated wasmtime instance, all sharing one session store.
+//! wasmhost: runs one WebAssembly web app as N persistent, isolated task
+//! instances, served by a pool of worker threads, all sharing one session
+//! store. `docs/architecture.md` in the repository follows one request
+//! through these layers, each of which imports only the ones below it:
 //!
-//! The binary (`main.rs`) only parses the command line and reports errors; this
-//! library owns everything else so that tests and benchmarks can reuse it.
+//! 1. [`store`]: the shared store (memory or Redis); knows nothing of guests.
+//! 2. `guest`: the guest's world: bindings, each instance's state, the WIT
+//!    imports, one persistent instance with its limits and deadline.
+//! 3. `pool`: the task instances, admission, leases and typed outcomes.
+//! 4. `http`: hyper requests to guest records and back, outcomes to statuses,
+//!    the client socket's deadlines.
+//! 5. [`server`]: a [`Server`] started from a [`Config`], serving a listener
+//!    until a shutdown future resolves.
 //!
-//! - [`cli`]: the command line and the [`Config`] it produces.
-//! - [`board`]: who is busy, and the bounded line for free instances.
-//! - [`guest`]: loading and checking the guest component, once per process.
-//! - [`task`]: the tasks' persistent instances, and running a request on one.
-//! - [`http`]: converting hyper requests and responses to the WIT records.
-//! - [`header_timer`]: the header-read and idle deadlines at one timer per connection.
-//! - [`connection`]: a client's socket, with the idle and write deadlines.
-//! - [`instance`]: one task's persistent instance, replaced after a trap.
-//! - [`limits`]: deadlines, memory, recycling, queue and HTTP limits.
-//! - [`store`]: the shared session store: the `Backend` trait, the memory
-//!   backend (DashMap, TTLs, limits) and the Redis backend (several hosts).
-//! - [`state`]: what each wasmtime `Store` holds, and the host side of the WIT imports.
-//! - [`guest_log`]: guest stdout/stderr into the host's log, tagged with the task.
-//! - [`server`]: start-up, readiness, signals and graceful shutdown.
-//! - [`watchdog`]: advances the epoch when a call is slow, for deadlines and yields.
+//! [`config`] gathers each layer's settings; [`cli`] fills them from the
+//! command line. The binary (`main.rs`) alone sets up logging, binds the
+//! address, watches signals and prints.
 
-pub mod board;
 pub mod cli;
-pub mod connection;
-pub mod guest;
-pub mod guest_log;
-pub mod header_timer;
-pub mod http;
-pub mod instance;
-pub mod limits;
+pub mod config;
+pub(crate) mod guest;
+pub(crate) mod http;
+pub(crate) mod pool;
 pub mod server;
-pub mod state;
 pub mod store;
-pub mod task;
-pub mod watchdog;
 
-pub use cli::Config;
+pub use config::Config;
+pub use server::{Server, StartError};
+
+/// Internals reachable from the fuzz targets (`fuzz/`) and the call-cost
+/// example only: not part of the API, and free to change with them.
+#[doc(hidden)]
+pub mod __internals {
+    pub use crate::guest::{
+        AppContext, CallClocks, CallLimits, GuestApp, Instance, Method, Request, Response,
+        TaskContext,
+    };
+    pub use crate::http::convert::{
+        InvalidResponse, MAX_RESPONSE_HEADERS, from_guest, is_framing, pack_target_and_headers,
+    };
+}

@@ -1,47 +1,33 @@
-//! The life of a wasmhost process: start, serve, shut down.
+//! The server: a started pool and its store, serving connections from a
+//! listener until a shutdown future resolves, then draining them.
 //!
-//! Start-up does everything that can fail before printing `listening on`:
-//! compile the guest once, bind the port, start the task threads (the worker
-//! threads of one tokio runtime, one per task), open the store (connecting to
-//! Redis, if it is one) and instantiate every task's
-//! instance. Serving accepts connections and lets the tasks answer them.
-//! SIGINT/SIGTERM stops accepting, lets in-flight requests finish (up to the
-//! drain timeout), stops the watchdog, and returns.
+//! Like mini-redis's `server::run`, it takes the listener and the shutdown
+//! future from its caller: the binary binds the address and passes a future
+//! of SIGINT/SIGTERM, a test binds port 0 and passes a channel. Nothing here
+//! touches signals or prints. Start-up ([`Server::start`]) does everything
+//! that can fail before a client is accepted: compile the guest, open the
+//! store (reaching Redis, if it is one), instantiate every task.
 //!
-//! Why one runtime rather than a current-thread loop per task: both were
-//! measured (BENCHMARKS.md). With a loop per task, each thread slept and woke
-//! on its own connections' traffic, and on two cores shared with the load
-//! generator that cost a quarter of the throughput even with no guest at
-//! all; tokio's work-stealing workers kept the cores busy like the native
-//! server does.
+//! One cancellation token stops the background work: the server cancels it
+//! once the drain is over (or when it is dropped), which stops the
+//! watchdog; the memory store's purge thread stops with the store.
 
-use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::board::Board;
-use crate::cli::{Config, StoreUrl};
-use crate::connection::{Activity, ClientStream};
-use crate::guest::GuestApp;
-use crate::header_timer::ConnectionTimer;
-use crate::state::TaskIdentity;
-use crate::store::{MemoryStore, RedisStore, Store};
-use crate::task::Tasks;
-use crate::watchdog;
+use crate::config::Config;
+use crate::guest::{AppContext, GuestApp, LoadError};
+use crate::http::{self, HttpLimits};
+use crate::pool::{self, Pool};
+use crate::store::{self, ConnectError};
 
 /// Pause after a failed accept (e.g. out of file descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -49,128 +35,120 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Least time between two log lines about failed accepts.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
-/// TCP keepalive on accepted sockets: first probe after this much silence...
-const TCP_KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-/// ...then one every this often (the kernel gives up after its probe count).
-const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Runs the server until a shutdown signal, then drains it.
-pub fn run(config: Config) -> anyhow::Result<()> {
-    let guest = GuestApp::load(&config.app, config.cache)?;
-    let task_count = usize::try_from(config.tasks).context("too many tasks")?;
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-
-    let board = Arc::new(Board::new(
-        task_count,
-        config.limits.max_pending,
-        config.limits.queue_timeout,
-        config.limits.request_timeout,
-    ));
-    let (stop_watchdog, watchdog_stop) = mpsc::channel();
-    let watchdog = watchdog::spawn(guest.engine().clone(), Arc::clone(&board), watchdog_stop)
-        .context("cannot start the watchdog thread")?;
-
-    let thread_number = AtomicUsize::new(0);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(task_count)
-        .thread_name_fn(move || format!("task-{}", thread_number.fetch_add(1, Ordering::Relaxed)))
-        .enable_all()
-        .build()
-        .context("cannot start the task threads")?;
-    let store = runtime.block_on(open_store(&config))?;
-    let store_prefix: Arc<str> = Arc::from(config.store_prefix.as_str());
-    let identities = (0..config.tasks)
-        .map(|id| TaskIdentity {
-            id,
-            count: config.tasks,
-            env: config.env.clone(),
-            store: store.clone(),
-            store_prefix: Arc::clone(&store_prefix),
-            limits: config.limits,
-            board: Arc::clone(&board),
-        })
-        .collect();
-    // Serving runs on a worker, so connections it accepts start on workers.
-    let served = runtime.block_on(async {
-        let serving = serve(config, guest, identities, board, listener, addr);
-        match tokio::spawn(serving).await {
-            Ok(result) => result,
-            Err(e) => Err(anyhow::anyhow!("the server task failed: {e}")),
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    drop(stop_watchdog);
-    let _ = watchdog.join();
-    if served.is_ok() {
-        info!("stopped");
-    }
-    served
+/// Why a server could not start; each says what is wrong in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Store(#[from] ConnectError),
+    #[error(transparent)]
+    Pool(#[from] pool::StartError),
 }
 
-async fn serve(
-    config: Config,
-    guest: GuestApp,
-    identities: Vec<TaskIdentity>,
-    board: Arc<Board>,
-    listener: std::net::TcpListener,
-    addr: SocketAddr,
-) -> anyhow::Result<()> {
-    let tasks = Arc::new(Tasks::start(guest, identities, board).await?);
-    let listener = TcpListener::from_std(listener)?;
-    println!("listening on http://{addr}");
-    std::io::stdout().flush()?;
-    info!(tasks = config.tasks, %addr, "serving {}", config.app.display());
+/// A started server, ready to serve.
+pub struct Server {
+    pool: Arc<Pool>,
+    http: HttpLimits,
+    drain_timeout: Duration,
+    /// The app's file, for the log.
+    app: String,
+    tasks: u32,
+    stop: CancellationToken,
+}
 
-    let limits = config.limits;
-    let mut http = http1::Builder::new();
-    http.header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_size);
-    let connections = GracefulShutdown::new();
-    // One permit per connection that may be open: past the limit, clients
-    // wait in the kernel's accept queue and the server stays reachable.
-    let open_slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut accept_errors = AcceptErrors::default();
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    loop {
-        let accepted = tokio::select! {
-            accepted = accept(&listener, &open_slots) => accepted,
-            signal = &mut signal => {
-                info!("{}: shutting down", signal?);
-                break;
-            }
+impl Server {
+    /// Loads the app, opens the store and starts every task's instance.
+    /// Call it on the multi-thread runtime that will serve.
+    pub async fn start(config: &Config) -> Result<Server, StartError> {
+        let guest = GuestApp::load(&config.app, config.process.cache)?;
+        let store = store::open(&config.store).await?;
+        let app = AppContext {
+            env: config.env.clone(),
+            store,
+            store_prefix: Arc::from(config.store.prefix.as_str()),
+            limits: config.call,
         };
-        let (stream, open_slot) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, say: back off rather than spin.
-                accept_errors.note(&e);
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
+        let stop = CancellationToken::new();
+        let pool = Pool::start(guest, app, config.pool, stop.child_token()).await?;
+        Ok(Server {
+            pool: Arc::new(pool),
+            http: config.http,
+            drain_timeout: config.process.drain_timeout,
+            app: config.app.display().to_string(),
+            tasks: config.pool.tasks,
+            stop,
+        })
+    }
+
+    /// Serves `listener` until `shutdown` resolves, then stops accepting
+    /// and lets in-flight requests finish, up to the drain timeout.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let addr: SocketAddr = listener.local_addr()?;
+        info!(tasks = self.tasks, %addr, "serving {}", self.app);
+        let http = http::builder(&self.http);
+        let connections = GracefulShutdown::new();
+        // One permit per connection that may be open: past the limit, clients
+        // wait in the kernel's accept queue and the server stays reachable.
+        let open_slots = Arc::new(Semaphore::new(self.http.max_connections));
+        let mut accept_errors = AcceptErrors::default();
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = accept(&listener, &open_slots) => accepted,
+                () = &mut shutdown => break,
+            };
+            match accepted {
+                Ok((stream, open_slot)) => {
+                    self.spawn_connection(stream, open_slot, &http, &connections)
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: back off rather than spin.
+                    accept_errors.note(&e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
             }
-        };
-        tune_socket(&stream);
-        let home = tasks.home_for_new_connection();
-        let tasks = Arc::clone(&tasks);
-        let service = service_fn(move |request| {
-            let tasks = Arc::clone(&tasks);
-            async move { Ok::<_, Infallible>(tasks.serve(home, request).await) }
-        });
-        // Each connection has a timer of its own (see `header_timer`),
-        // sharing the socket's read counter for the idle timeout.
-        let activity = Activity::new();
-        let stream = ClientStream::new(stream, activity.clone(), limits.write_timeout);
-        let connection = connections.watch(
-            http.clone()
-                .timer(ConnectionTimer::with_idle_timeout(
-                    limits.idle_timeout,
-                    limits.header_timeout,
-                    activity,
-                ))
-                .serve_connection(TokioIo::new(stream), service),
+        }
+
+        // Stop accepting, then let in-flight requests finish.
+        drop(listener);
+        if tokio::time::timeout(self.drain_timeout, connections.shutdown())
+            .await
+            .is_err()
+        {
+            warn!(
+                "requests still in flight after the drain timeout of {:?}; closing them",
+                self.drain_timeout
+            );
+        }
+        for (task, stats) in self.pool.stats() {
+            info!(
+                task,
+                served = stats.served.load(std::sync::atomic::Ordering::Relaxed),
+                restarts = stats.replaced.load(std::sync::atomic::Ordering::Relaxed),
+                "task stopped"
+            );
+        }
+        Ok(())
+    }
+
+    fn spawn_connection(
+        &self,
+        stream: TcpStream,
+        open_slot: OwnedSemaphorePermit,
+        http: &http1::Builder,
+        connections: &GracefulShutdown,
+    ) {
+        let connection = http::serve_connection(
+            stream,
+            Arc::clone(&self.pool),
+            self.http,
+            http,
+            connections.watcher(),
         );
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -179,20 +157,12 @@ async fn serve(
             drop(open_slot);
         });
     }
+}
 
-    // Stop accepting, then let in-flight requests finish.
-    drop(listener);
-    if tokio::time::timeout(limits.drain_timeout, connections.shutdown())
-        .await
-        .is_err()
-    {
-        warn!(
-            "requests still in flight after the drain timeout of {:?}; closing them",
-            limits.drain_timeout
-        );
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
-    tasks.log_stopped();
-    Ok(())
 }
 
 /// Waits for room for one more connection, then accepts one.
@@ -206,18 +176,6 @@ async fn accept(
         .map_err(|_| std::io::Error::other("the connection limit was closed"))?;
     let (stream, _peer) = listener.accept().await?;
     Ok((stream, slot))
-}
-
-/// Socket options for an accepted connection.
-fn tune_socket(stream: &TcpStream) {
-    // Small responses go out at once rather than waiting on Nagle.
-    let _ = stream.set_nodelay(true);
-    // A client that vanished without a FIN (a dead NAT entry, a pulled cable)
-    // is found by the kernel instead of holding its connection for ever.
-    let keepalive = TcpKeepalive::new()
-        .with_time(TCP_KEEPALIVE_IDLE)
-        .with_interval(TCP_KEEPALIVE_INTERVAL);
-    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
 }
 
 /// Failed accepts, logged at most once per [`ACCEPT_ERROR_LOG_INTERVAL`] with
@@ -241,27 +199,4 @@ impl AcceptErrors {
             self.unlogged = 0;
         }
     }
-}
-
-/// Resolves when SIGINT or SIGTERM arrives, naming it.
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
-}
-
-/// Opens the store the config names. A memory store purges its expired
-/// entries on a thread of its own; Redis expires entries itself.
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Ok(match &config.store {
-        StoreUrl::Memory => MemoryStore::new(config.store_limits).into(),
-        StoreUrl::Redis(url) => {
-            let store = RedisStore::connect(url, config.store_limits, config.store_timeout).await?;
-            info!("session store: Redis at {}", store.address());
-            store.into()
-        }
-    })
 }

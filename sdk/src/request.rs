@@ -9,20 +9,18 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::Session;
-use crate::text::{find_byte, nul_pairs, split_byte, split_once_byte};
+use wasmhost_wire::{Packer, RequestHead, packed_len};
+
+use crate::text::{nul_pairs, split_byte, split_once_byte};
 
 /// One HTTP request.
 pub struct Request {
     method: Cow<'static, str>,
-    /// As the host packs them: the target (path and query), a NUL, then
-    /// `name\0value\0` for each header.
+    /// The target and headers in the wire format (`wasmhost-wire`).
     packed: String,
-    /// Where the target ends in `packed`.
-    target_end: usize,
-    /// Where the path ends in `packed`: at the `?` before the query, if any,
-    /// else with the target. Found once, since routing asks for the path
-    /// once per route.
-    path_end: usize,
+    /// Where the target and the path end in `packed`: found once, since
+    /// routing asks for the path once per route.
+    head: RequestHead,
     body: Vec<u8>,
     received_ms: u64,
     pub(crate) params: Vec<(String, String)>,
@@ -38,14 +36,16 @@ impl Request {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Self {
-        let mut packed = path_with_query.into();
-        packed.push('\0');
-        for (name, value) in headers {
-            packed.push_str(&name);
-            packed.push('\0');
-            packed.push_str(&value);
-            packed.push('\0');
+        let target = path_with_query.into();
+        let len = headers
+            .iter()
+            .map(|(name, value)| packed_len(name, value))
+            .sum();
+        let mut packer = Packer::request(&target, len);
+        for (name, value) in &headers {
+            packer.push(name, value);
         }
+        let packed = packer.finish();
         let received_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |since| {
@@ -82,11 +82,10 @@ impl Request {
         body: Vec<u8>,
         received_ms: u64,
     ) -> Self {
-        let target_end = find_byte(&packed, 0).unwrap_or(packed.len());
+        let head = RequestHead::parse(&packed);
         Request {
             method,
-            path_end: find_byte(&packed[..target_end], b'?').unwrap_or(target_end),
-            target_end,
+            head,
             packed,
             body,
             received_ms,
@@ -108,12 +107,12 @@ impl Request {
 
     /// The path without the query, as sent (not percent-decoded).
     pub fn path(&self) -> &str {
-        &self.packed[..self.path_end]
+        self.head.path(&self.packed)
     }
 
     /// The raw query string after `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.packed.get(self.path_end + 1..self.target_end)
+        self.head.query(&self.packed)
     }
 
     /// The first query parameter called `name`, percent-decoded (`+` is a space).
@@ -148,7 +147,7 @@ impl Request {
 
     /// All headers as (name, value), in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        nul_pairs(self.packed.get(self.target_end + 1..).unwrap_or(""))
+        nul_pairs(self.head.headers(&self.packed))
     }
 
     pub fn body(&self) -> &[u8] {

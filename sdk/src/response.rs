@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
+use wasmhost_wire::push_field;
+
 use crate::text::nul_pairs;
 
 /// Bytes set aside for a response's packed headers when the first is added:
@@ -127,19 +129,6 @@ impl Response {
             body: self.body,
         }
     }
-}
-
-/// Appends one name or value and its NUL. A NUL inside it would shift every
-/// later name and value (a value could smuggle in a header of its own), so
-/// it becomes DEL: still one field, and one the host refuses (a 500), as it
-/// would have refused the NUL.
-fn push_field(packed: &mut String, field: &str) {
-    if field.as_bytes().contains(&0) {
-        packed.push_str(&field.replace('\0', "\x7f"));
-    } else {
-        packed.push_str(field);
-    }
-    packed.push('\0');
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 //!   so consecutive requests can land on different tasks.
 //! - [`RedisServer`] runs a test's own `redis-server` on a free port.
 
+mod in_process;
 mod redis_server;
 
+pub use in_process::InProcess;
 pub use redis_server::{RedisServer, free_port};
 
 use std::io::{BufRead, BufReader, Read};
@@ -112,6 +114,24 @@ pub fn wasmhost_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// A running server, in process or not: where to send requests.
+pub trait Served {
+    /// The URL of `path` on this server.
+    fn url(&self, path: &str) -> String;
+}
+
+impl Served for Host {
+    fn url(&self, path: &str) -> String {
+        Host::url(self, path)
+    }
+}
+
+impl Served for InProcess {
+    fn url(&self, path: &str) -> String {
+        InProcess::url(self, path)
+    }
 }
 
 /// A running `wasmhost` process.

@@ -4,15 +4,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
-use wasmhost_tests::{Host, RedisServer, guest, http, session_cookie};
+use wasmhost_tests::{InProcess, RedisServer, guest, http, session_cookie};
 
-fn counter_hosts(redis: &RedisServer, extra: &[&str]) -> [Host; 2] {
+fn counter_hosts(redis: &RedisServer, extra: &[&str]) -> [InProcess; 2] {
     let url = redis.url();
     let mut args = vec!["--tasks", "2", "--store", &url];
     args.extend_from_slice(extra);
     [
-        Host::start(&guest("counter-app"), &args),
-        Host::start(&guest("counter-app"), &args),
+        InProcess::start(&guest("counter-app"), &args),
+        InProcess::start(&guest("counter-app"), &args),
     ]
 }
 
@@ -41,7 +41,7 @@ fn call(
 }
 
 /// A new visitor: its first visit, and the cookie for the next ones.
-fn new_visitor(host: &Host) -> (Value, String) {
+fn new_visitor(host: &InProcess) -> (Value, String) {
     let response = http().get(host.url("/")).send().unwrap();
     assert_eq!(response.status(), 200);
     let cookie = session_cookie(&response);
@@ -145,7 +145,7 @@ fn a_name_is_claimed_once_and_the_message_changes_only_from_what_it_was() {
     let (status, _, _) = call("POST", &hosts[1].url("/claim/neo"), &alice, None);
     assert_eq!(status, 200, "the owner asking again keeps it");
 
-    let motd = |host: &Host, expected: Value, text: &str| {
+    let motd = |host: &InProcess, expected: Value, text: &str| {
         call(
             "PUT",
             &host.url("/motd"),

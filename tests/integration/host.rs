@@ -8,13 +8,19 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use reqwest::header::SET_COOKIE;
 use serde_json::{Value, json};
-use wasmhost_tests::{Host, guest, http};
+use wasmhost_tests::{Host, InProcess, Served, guest, http};
 
-fn test_host(args: &[&str]) -> Host {
+/// The test app served in process, for tests that need no process boundary.
+fn test_host(args: &[&str]) -> InProcess {
+    InProcess::start(&guest("test-app"), args)
+}
+
+/// The test app as a process, for tests that read its log or signal it.
+fn test_process(args: &[&str]) -> Host {
     Host::start(&guest("test-app"), args)
 }
 
-fn get(host: &Host, path: &str) -> Value {
+fn get(host: &impl Served, path: &str) -> Value {
     let response = http().get(host.url(path)).send().unwrap();
     assert!(
         response.status().is_success(),
@@ -290,7 +296,7 @@ fn env_flags_reach_the_guest_and_nothing_else_does() {
 
 #[test]
 fn guest_output_goes_to_the_log_tagged_with_the_task() {
-    let host = test_host(&["--tasks", "1"]);
+    let host = test_process(&["--tasks", "1"]);
     get(&host, "/task");
     let response = http().get(host.url("/print?msg=marker-42")).send().unwrap();
     assert_eq!(response.status(), 200);
@@ -331,7 +337,7 @@ fn a_trap_answers_500_and_the_task_keeps_serving() {
 
 #[test]
 fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
-    let mut host = test_host(&["--tasks", "2"]);
+    let mut host = test_process(&["--tasks", "2"]);
     let url = host.url("/sleep?ms=700");
     let in_flight = std::thread::spawn(move || http().get(url).send().map(|r| r.status().as_u16()));
     // Let the request reach the guest before the signal.
@@ -347,7 +353,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
 
 #[test]
 fn sigint_exits_zero() {
-    let mut host = test_host(&["--tasks", "2"]);
+    let mut host = test_process(&["--tasks", "2"]);
     get(&host, "/task");
     let status = host.stop_with(Signal::SIGINT, Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");

@@ -8,12 +8,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
-use wasmhost_tests::{Host, get_text, guest, http, session_cookie};
+use wasmhost_tests::{Host, InProcess, get_text, guest, http, session_cookie};
 
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
-fn seed_host(args: &[&str]) -> Host {
-    Host::start(&guest("guest-app"), args)
+/// The seed app served in process: these tests need no process boundary.
+fn seed_host(args: &[&str]) -> InProcess {
+    InProcess::start(&guest("guest-app"), args)
 }
 
 /// cookie-signature's signature of `id`, computed with ring: an HMAC
@@ -136,14 +137,18 @@ fn session_secret_comes_from_the_environment() {
 
 #[test]
 fn the_seed_app_warns_when_it_falls_back_to_its_public_demo_secret() {
-    let host = seed_host(&["--tasks", "1"]);
+    // The warning is read from the log, so these run as processes.
+    let host = Host::start(&guest("guest-app"), &["--tasks", "1"]);
     assert_eq!(http().get(host.url("/")).send().unwrap().status(), 200);
     assert!(
         host.wait_for_log("SESSION_SECRET is not set", Duration::from_secs(5)),
         "{}",
         host.log()
     );
-    let quiet = seed_host(&["--tasks", "1", "--env", "SESSION_SECRET=s3cret"]);
+    let quiet = Host::start(
+        &guest("guest-app"),
+        &["--tasks", "1", "--env", "SESSION_SECRET=s3cret"],
+    );
     assert_eq!(http().get(quiet.url("/")).send().unwrap().status(), 200);
     // Its first request has been answered, so the app was built and any
     // warning printed before it; give the log a moment to arrive anyway.

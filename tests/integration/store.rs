@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use wasmhost::store::{Backend, Eviction, Limits, MemoryStore, RedisStore, Store, StoreError};
+use wasmhost::store::{
+    Backend, Eviction, Limits, MemoryStore, RedisStore, SharedStore, StoreError,
+};
 use wasmhost_tests::RedisServer;
 
 /// How long a Redis store call may take before it is an error.
@@ -21,8 +23,8 @@ const PAST_SHORT_TTL: Duration = Duration::from_millis(2_200);
 
 /// A store under test and what keeps it alive.
 struct Opened {
-    a: Store,
-    b: Store,
+    a: SharedStore,
+    b: SharedStore,
     /// The test's Redis, if the backend is Redis.
     redis: Option<RedisServer>,
 }
@@ -36,7 +38,7 @@ enum Kind {
 async fn open(kind: Kind, limits: Limits) -> Opened {
     match kind {
         Kind::Memory => {
-            let store = Store::from(MemoryStore::new(limits));
+            let store = SharedStore::from(MemoryStore::new(limits));
             Opened {
                 a: store.clone(),
                 b: store,

@@ -1,4 +1,4 @@
-//! The benchmark baseline: the seed app (DESIGN.md section 7) written the way
+//! The benchmark baseline: the seed app (`guest-app`) written the way
 //! a Rust engineer would write it natively, on hyper + tokio, with no
 //! WebAssembly. Same routes, same JSON bodies, same express-session cookie
 //! (`connect.sid`, HMAC-SHA256 signed), same session JSON in a DashMap with a

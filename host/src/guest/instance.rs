@@ -1,50 +1,43 @@
 //! One task's instance of the guest: a wasmtime `Store` and the app in it,
-//! with the limits that contain a misbehaving guest.
+//! and the limits that contain a misbehaving guest.
 //!
 //! The instance persists across requests, so a call costs about a microsecond
 //! instead of an instantiation per request. Each call runs under:
 //! - a deadline (`--request-timeout`), enforced through epoch interruption:
 //!   when the watchdog bumps the epoch, [`on_epoch`] lets a young call go
-//!   on, makes a slow one yield its worker thread, and stops an overdue one;
-//! - a memory limit (`--max-memory`) on all of the instance's linear
-//!   memories and tables together, enforced by a [`MemoryLimiter`] that turns
-//!   growth past it into a trap, with caps on how many instances, memories
-//!   and tables a component may create.
+//!   on, makes a slow one yield its worker thread, and stops an overdue one
+//!   (a call that waits in the host is stopped by the pool, see
+//!   [`CallClocks::overdue`](super::CallClocks::overdue));
+//! - a memory limit (`--max-memory`) on everything the instance allocates,
+//!   see [`MemoryLimiter`](super::limiter::MemoryLimiter).
 //!
 //! After any failure the component model forbids entering the instance again,
-//! so the task replaces it from the shared `AppPre`: the guest's memory
+//! so the pool replaces it from the shared compiled app: the guest's memory
 //! starts over, the shared store and the other tasks are untouched.
 
-use std::fmt;
 use std::time::Duration;
 
-use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
+use wasmtime::{Store, StoreContextMut, UpdateDeadline};
 
-use crate::guest::{App, GuestApp, Request, Response};
-use crate::state::{TaskIdentity, TaskState};
-use crate::watchdog::SLOW_CALL;
+use super::bindings::App;
+use super::limiter::OutOfMemory;
+use super::load::GuestApp;
+use super::state::{TaskContext, TaskState};
+use super::watchdog::SLOW_CALL;
+use super::{Request, Response};
 
 /// Why a guest call did not produce a response.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     /// It ran past the request timeout and was stopped.
+    #[error("ran past the request timeout of {0:?}")]
     Timeout(Duration),
     /// It tried to grow its memory past the limit.
+    #[error("tried to grow memory past the limit of {0} bytes")]
     MemoryLimit(usize),
     /// It trapped: a panic, `unreachable`, an out-of-bounds access...
+    #[error("trapped: {0}")]
     Trap(String),
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Timeout(limit) => write!(f, "ran past the request timeout of {limit:?}"),
-            CallError::MemoryLimit(limit) => {
-                write!(f, "tried to grow memory past the limit of {limit} bytes")
-            }
-            CallError::Trap(trap) => write!(f, "trapped: {trap}"),
-        }
-    }
 }
 
 /// Raised from the epoch callback when a call is overdue.
@@ -52,97 +45,11 @@ impl fmt::Display for CallError {
 #[error("request timeout of {0:?} exceeded")]
 struct TimedOut(Duration);
 
-/// Raised from the limiter when memory would grow past the limit.
-#[derive(Debug, thiserror::Error)]
-#[error("memory limit of {0} bytes exceeded")]
-struct OutOfMemory(usize);
-
-/// Most core instances one component may create. A Rust `wasm32-wasip2`
-/// component has a handful (the app, the WASI adapter, shims); thousands
-/// would each cost the host memory the byte limit does not see.
-pub const MAX_INSTANCES: usize = 64;
-
-/// Most tables one component may create (each is a host allocation).
-pub const MAX_TABLES: usize = 64;
-
-/// Most linear memories one component may create.
-pub const MAX_MEMORIES: usize = 16;
-
-/// Bytes one table element is counted as towards `--max-memory` (a function
-/// reference is a pointer and a type, two words, in wasmtime's tables).
-const TABLE_ELEMENT_BYTES: usize = 16;
-
-/// Holds everything an instance allocates — all its linear memories and all
-/// its tables together — to `--max-memory`, and caps how many instances,
-/// memories and tables it may create. Growing past the budget traps instead
-/// of returning -1, so the failure is reported for what it is.
-pub struct MemoryLimiter {
-    max_memory: usize,
-    /// Bytes of memories and tables granted so far. Nothing in a component
-    /// shrinks, so growth only adds.
-    granted: usize,
-}
-
-impl MemoryLimiter {
-    pub fn new(max_memory: usize) -> Self {
-        MemoryLimiter {
-            max_memory,
-            granted: 0,
-        }
-    }
-
-    /// Grants `more` bytes if the budget allows it.
-    fn grant(&mut self, more: usize) -> wasmtime::Result<bool> {
-        match self.granted.checked_add(more) {
-            Some(total) if total <= self.max_memory => {
-                self.granted = total;
-                Ok(true)
-            }
-            _ => Err(OutOfMemory(self.max_memory).into()),
-        }
-    }
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        self.grant(desired.saturating_sub(current))
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let more = desired.saturating_sub(current);
-        self.grant(more.saturating_mul(TABLE_ELEMENT_BYTES))
-    }
-
-    fn instances(&self) -> usize {
-        MAX_INSTANCES
-    }
-
-    fn tables(&self) -> usize {
-        MAX_TABLES
-    }
-
-    fn memories(&self) -> usize {
-        MAX_MEMORIES
-    }
-}
-
 /// What a running call does when the watchdog bumps the epoch.
 fn on_epoch(store: StoreContextMut<'_, TaskState>) -> wasmtime::Result<UpdateDeadline> {
-    let identity = store.data().identity();
-    // The task is marked busy for as long as its instance is leased (and
-    // while it is first instantiated), so that is the call's age.
-    let age = identity.board.busy_for(identity.id as usize);
-    let timeout = identity.limits.request_timeout;
+    let context = store.data().context();
+    let age = context.clocks.age(context.id as usize);
+    let timeout = context.clocks.timeout();
     if age >= timeout {
         return Err(TimedOut(timeout).into());
     }
@@ -158,23 +65,25 @@ fn on_epoch(store: StoreContextMut<'_, TaskState>) -> wasmtime::Result<UpdateDea
     Ok(UpdateDeadline::Continue(1))
 }
 
-pub struct TaskInstance {
+/// One persistent instance of the guest app.
+pub struct Instance {
     store: Store<TaskState>,
     app: App,
     /// Requests this instance has served.
     served: u64,
 }
 
-impl TaskInstance {
-    /// Instantiates the guest for the task `identity`.
-    pub async fn new(guest: &GuestApp, identity: &TaskIdentity) -> wasmtime::Result<Self> {
-        let mut store = Store::new(guest.engine(), TaskState::new(identity.clone()));
+impl Instance {
+    /// Instantiates the guest for the task `context`. Start-up code runs
+    /// under the epoch deadline like a call; the caller starts the task's
+    /// clock first.
+    pub async fn new(guest: &GuestApp, context: &TaskContext) -> wasmtime::Result<Self> {
+        let mut store = Store::new(guest.engine(), TaskState::new(context.clone()));
         store.limiter(|state| state.limiter());
         store.epoch_deadline_callback(on_epoch);
-        // Instantiation runs guest start-up code, so it needs a deadline too.
         store.set_epoch_deadline(1);
         let app = guest.pre().instantiate_async(&mut store).await?;
-        Ok(TaskInstance {
+        Ok(Instance {
             store,
             app,
             served: 0,
@@ -185,7 +94,7 @@ impl TaskInstance {
     /// not be used again.
     pub async fn handle(&mut self, request: &Request) -> Result<Response, CallError> {
         self.served += 1;
-        let timeout = self.store.data().identity().limits.request_timeout;
+        let timeout = self.store.data().context().clocks.timeout();
         self.store.set_epoch_deadline(1);
         self.app
             .wasmhost_app_handler()
@@ -210,93 +119,5 @@ fn classify(error: wasmtime::Error, timeout: Duration) -> CallError {
     } else {
         // Not a wasm trap code: a host error, named by its root cause.
         CallError::Trap(error.root_cause().to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wasmtime::{Engine, Instance, Module};
-
-    const MIB: usize = 1024 * 1024;
-    const PAGE: usize = 64 * 1024;
-
-    fn limited_store(max_memory: usize) -> Store<MemoryLimiter> {
-        let mut store = Store::new(&Engine::default(), MemoryLimiter::new(max_memory));
-        store.limiter(|limiter| limiter);
-        store
-    }
-
-    fn instantiate(store: &mut Store<MemoryLimiter>, wat: &str) -> wasmtime::Result<Instance> {
-        let module = Module::new(store.engine(), wat::parse_str(wat)?)?;
-        Instance::new(store, &module, &[])
-    }
-
-    fn is_out_of_memory(error: &wasmtime::Error) -> bool {
-        error
-            .chain()
-            .any(|cause| cause.downcast_ref::<OutOfMemory>().is_some())
-    }
-
-    #[test]
-    fn the_budget_covers_all_memories_together() {
-        // Each 640 KiB memory fits a 1 MiB budget; both together do not.
-        let mut store = limited_store(MIB);
-        let error = instantiate(&mut store, "(module (memory 10) (memory 10))").unwrap_err();
-        assert!(is_out_of_memory(&error), "{error:#}");
-        let mut store = limited_store(MIB);
-        instantiate(&mut store, "(module (memory 10))").unwrap();
-        // A second instance in the same store shares the budget.
-        let error = instantiate(&mut store, "(module (memory 10))").unwrap_err();
-        assert!(is_out_of_memory(&error), "{error:#}");
-    }
-
-    #[test]
-    fn growth_counts_against_the_budget() {
-        let mut store = limited_store(4 * PAGE);
-        let instance = instantiate(
-            &mut store,
-            r#"(module (memory (export "m") 1)
-                 (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
-        )
-        .unwrap();
-        let grow = instance
-            .get_typed_func::<i32, i32>(&mut store, "grow")
-            .unwrap();
-        assert_eq!(grow.call(&mut store, 3).unwrap(), 1, "grown to 4 pages");
-        let error = grow.call(&mut store, 1).unwrap_err();
-        assert!(is_out_of_memory(&error), "{error:#}");
-    }
-
-    #[test]
-    fn tables_count_against_the_budget() {
-        let mut store = limited_store(MIB);
-        // 100,000 elements at 16 bytes each: 1.6 MB.
-        let error = instantiate(&mut store, "(module (table 100000 funcref))").unwrap_err();
-        assert!(is_out_of_memory(&error), "{error:#}");
-        let mut store = limited_store(MIB);
-        instantiate(&mut store, "(module (table 1000 funcref))").unwrap();
-    }
-
-    #[test]
-    fn instances_memories_and_tables_are_capped_in_number() {
-        let mut store = limited_store(usize::MAX);
-        for _ in 0..MAX_INSTANCES {
-            instantiate(&mut store, "(module)").unwrap();
-        }
-        assert!(
-            instantiate(&mut store, "(module)").is_err(),
-            "one instance too many"
-        );
-
-        let memories = "(memory 0) ".repeat(MAX_MEMORIES + 1);
-        let mut store = limited_store(usize::MAX);
-        assert!(instantiate(&mut store, &format!("(module {memories})")).is_err());
-        let tables = "(table 0 funcref) ".repeat(MAX_TABLES + 1);
-        let mut store = limited_store(usize::MAX);
-        assert!(instantiate(&mut store, &format!("(module {tables})")).is_err());
-        let mut store = limited_store(usize::MAX);
-        let tables = "(table 0 funcref) ".repeat(MAX_TABLES);
-        instantiate(&mut store, &format!("(module {tables})")).unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! The guest app: its bindings, and loading it once for all tasks.
+//! Loading the guest app once for all tasks.
 //!
 //! Compiling a component is the expensive step (tens of milliseconds), so it
 //! happens once: one `Engine`, one `Component`, one linker resolved into an
@@ -13,22 +13,8 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, Config, Engine};
 
-use crate::state::TaskState;
-
-/// Host bindings for the `wasmhost:app/app` world (see `wit/app.wit`).
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "app",
-        // Store calls are async so that a networked backend never blocks a
-        // worker thread; `task` and `crypto` answer at once.
-        imports: { "wasmhost:app/store": async },
-        exports: { default: async },
-    });
-}
-
-pub use bindings::exports::wasmhost::app::handler::{Method, Request, Response};
-pub use bindings::{App, AppPre};
+use super::bindings::{App, AppPre};
+use super::state::TaskState;
 
 /// Why a file cannot be run as a wasmhost app.
 #[derive(Debug, thiserror::Error)]

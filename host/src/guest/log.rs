@@ -24,7 +24,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::limits::GuestLogLimits;
+use super::limits::GuestLogLimits;
 
 /// Most bytes a guest may hand over in one write (WASI asks first).
 const MAX_WRITE: usize = 64 * 1024;

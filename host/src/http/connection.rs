@@ -3,7 +3,7 @@
 //! leave a response unread.
 //!
 //! - **Idle**: every read that brings bytes bumps a counter the connection's
-//!   [`ConnectionTimer`](crate::header_timer::ConnectionTimer) shares. The
+//!   [`ConnectionTimer`](super::timer::ConnectionTimer) shares. The
 //!   header-read sleep hyper asks for between requests remembers the count
 //!   it started at; if it is unchanged after `--idle-timeout`, the sleep ends
 //!   early and hyper closes the connection.
@@ -21,9 +21,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use socket2::{SockRef, TcpKeepalive};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+
+/// TCP keepalive on accepted sockets: first probe after this much silence...
+const TCP_KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// ...then one every this often (the kernel gives up after its probe count).
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Socket options for an accepted connection.
+pub fn tune_socket(stream: &TcpStream) {
+    // Small responses go out at once rather than waiting on Nagle.
+    let _ = stream.set_nodelay(true);
+    // A client that vanished without a FIN (a dead NAT entry, a pulled cable)
+    // is found by the kernel instead of holding its connection for ever.
+    let keepalive = TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_IDLE)
+        .with_interval(TCP_KEEPALIVE_INTERVAL);
+    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
 
 /// How many reads have brought bytes on one connection; shared with its timer.
 #[derive(Debug, Clone, Default)]

@@ -11,9 +11,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use wasmhost_wire::{self as wire, Packer};
+
+use super::respond::plain;
 use crate::guest;
 
 /// The body type of every response wasmhost sends.
@@ -79,42 +82,24 @@ pub async fn to_guest(
     })
 }
 
-/// Packs the request target and headers as the guest reads them: `target`,
-/// a NUL, then `name\0value\0` for each header in `headers`' order, in one
-/// allocation. A value that is not UTF-8 is converted lossily.
-///
-/// A target without a path gets `/`: an absolute-form request for
-/// `http://host?q` has the path-and-query `?q`, and an empty path means `/`
-/// (RFC 9110, section 4.2.3), which the guest's router must see.
+/// Packs the request target and headers in the wire format
+/// (`wasmhost-wire`), in one allocation. A value that is not UTF-8 is
+/// converted lossily.
 pub fn pack_target_and_headers(target: &str, headers: &HeaderMap) -> String {
-    // The path is empty: no target at all, or only a query.
-    let root = target.is_empty() || target.starts_with('?');
-    let mut packed = String::with_capacity(
-        usize::from(root)
-            + target.len()
-            + 1
-            + headers
-                .iter()
-                .map(|(name, value)| name.as_str().len() + value.len() + 2)
-                .sum::<usize>(),
-    );
-    if root {
-        packed.push('/');
-    }
-    packed.push_str(target);
-    packed.push('\0');
+    let len = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 2)
+        .sum();
+    let mut packer = Packer::request(target, len);
     for (name, value) in headers {
-        packed.push_str(name.as_str());
-        packed.push('\0');
         // Header values are almost always ASCII; only others pay for the
         // lossy conversion.
         match std::str::from_utf8(value.as_bytes()) {
-            Ok(value) => packed.push_str(value),
-            Err(_) => packed.push_str(&String::from_utf8_lossy(value.as_bytes())),
+            Ok(value) => packer.push(name.as_str(), value),
+            Err(_) => packer.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes())),
         }
-        packed.push('\0');
     }
-    packed
+    packer.finish()
 }
 
 /// The WIT method for `method`; only uncommon ones are passed as a string.
@@ -167,32 +152,29 @@ pub fn from_guest(
     Ok(answer)
 }
 
-/// Unpacks `name\0value\0...`. The values are slices of the one buffer the
-/// guest's string was lifted into, so no value is copied again.
+/// Unpacks the guest's header list. The values are slices of the one
+/// buffer the guest's string was lifted into, so no value is copied again.
 fn unpack_headers(packed: String) -> Result<HeaderMap, InvalidResponse> {
     if packed.len() > MAX_RESPONSE_HEADER_BYTES {
         return Err(InvalidResponse::HeadersTooLarge(packed.len()));
     }
-    let count = memchr::memchr_iter(0, packed.as_bytes()).count() / 2;
+    let count = wire::count_fields(packed.as_bytes());
     if count > MAX_RESPONSE_HEADERS {
         return Err(InvalidResponse::TooManyHeaders(count));
     }
-    let packed = Bytes::from(packed.into_bytes());
     let mut headers = HeaderMap::with_capacity(count);
-    let mut at = 0;
-    while at < packed.len() {
-        let name_end = nul_after(&packed, at)?;
-        let value_end = nul_after(&packed, name_end + 1)?;
-        let name = &packed[at..name_end];
+    let packed = Bytes::from(packed.into_bytes());
+    for span in wire::field_spans(&packed) {
+        let (name, value) = span.map_err(|_| InvalidResponse::Unterminated)?;
+        let name = &packed[name];
         let name = HeaderName::from_bytes(name)
             .map_err(|_| InvalidResponse::HeaderName(String::from_utf8_lossy(name).into()))?;
         if is_framing(&name) {
             return Err(InvalidResponse::Framing(name.as_str().to_owned()));
         }
-        let value = HeaderValue::from_maybe_shared(packed.slice(name_end + 1..value_end))
+        let value = HeaderValue::from_maybe_shared(packed.slice(value))
             .map_err(|_| InvalidResponse::HeaderValue(name.as_str().to_owned()))?;
         headers.append(name, value);
-        at = value_end + 1;
     }
     Ok(headers)
 }
@@ -218,13 +200,6 @@ pub fn is_framing(name: &HeaderName) -> bool {
         || name.as_str().starts_with("proxy-")
 }
 
-/// The position of the first NUL in `bytes` from `from` on.
-fn nul_after(bytes: &[u8], from: usize) -> Result<usize, InvalidResponse> {
-    memchr::memchr(0, &bytes[from..])
-        .map(|offset| from + offset)
-        .ok_or(InvalidResponse::Unterminated)
-}
-
 /// What was wrong with a guest's response.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidResponse {
@@ -246,20 +221,10 @@ pub enum InvalidResponse {
     BodyTooLarge { len: usize, limit: usize },
 }
 
-/// A short plain-text response from the host itself.
-pub fn plain(status: StatusCode, message: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(message.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::CONTENT_TYPE;
 
     fn response(status: u16, headers: &str, body: &[u8]) -> guest::Response {
         guest::Response {

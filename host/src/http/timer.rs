@@ -5,9 +5,8 @@
 //! starts reading a request head it asks for a fresh sleep, and it drops that
 //! sleep as soon as the head is in. With tokio's timer every request thus
 //! allocated a sleep, registered it in the timer wheel and removed it again
-//! (two trips through the wheel's lock), about 5 % of the instructions wasmhost
-//! spent per request (BENCHMARKS.md). A deadline that almost never fires does
-//! not need that.
+//! (two trips through the wheel's lock), a cost BENCHMARKS.md measured. A
+//! deadline that almost never fires does not need that.
 //!
 //! Here a request's sleep only remembers its deadline. Each connection keeps
 //! one tokio sleep, the backstop, that stays in the wheel from request to
@@ -26,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use hyper::rt::{Sleep, Timer};
 
-use crate::connection::Activity;
+use super::connection::Activity;
 
 /// The backstop of one connection: created on the first poll that needs it.
 type Backstop = Arc<Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>;
@@ -43,6 +42,8 @@ pub struct ConnectionTimer {
 }
 
 impl ConnectionTimer {
+    /// A timer without an idle timeout.
+    #[cfg(test)]
     pub fn new() -> Self {
         ConnectionTimer::default()
     }

@@ -1,117 +1,236 @@
-//! The tasks: N persistent, isolated instances of the guest, and running a
-//! request on one of them.
+//! The pool: N persistent, isolated instances of the guest (JXcore's tasks),
+//! the one owner of which instance is free, which is busy and since when.
 //!
-//! Like a JXcore task, each task owns one instance with its own linear
-//! memory, kept across requests. The task threads are the worker threads of
-//! one tokio runtime (one per task). A connection gets a home task when it is
-//! accepted (round robin, so fresh connections from one client reach
-//! different tasks); its requests run on the home task's instance, inline on
-//! whatever worker thread polls the connection, or on any other free
-//! instance if the home one is busy, so no request waits behind a slow call
-//! while an instance is free. A failed call answers 500 (trap, memory) or 504
-//! (timeout), and the instance is replaced before the task takes its next
-//! request.
+//! A connection gets a home task when it is accepted (round robin, so fresh
+//! connections from one client reach different tasks); its requests run on
+//! the home task's instance, inline on whatever worker thread polls the
+//! connection, or on any other free instance if the home one is busy, so no
+//! request waits behind a slow call while an instance is free. Instances are
+//! not threads: `--tasks` instances are served by `--threads` workers.
+//!
+//! A call is admitted by the [`line`] (a permit per free instance), then
+//! holds a [`Lease`]: taking the instance out of its slot and starting the
+//! task's clock happen when the lease is made, putting the instance back,
+//! stopping the clock and returning the permit when it is dropped, in that
+//! order, so a permit is never free while its instance is not. The outcome
+//! of a call is an [`Outcome`]; what a client sees of it is the HTTP
+//! layer's business. A failed call's instance is replaced before the task
+//! takes its next request, for a [`Replacement`] cause that is logged.
 
+mod line;
+
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use hyper::header::{HeaderValue, RETRY_AFTER};
-use hyper::{Request, Response, StatusCode};
-use tokio::sync::SemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::board::Board;
-use crate::guest::{self, GuestApp};
-use crate::http::{self, Body};
-use crate::instance::{CallError, TaskInstance};
-use crate::state::TaskIdentity;
+use self::line::{Line, Permit};
+use crate::guest::{
+    AppContext, CallClocks, CallError, GuestApp, Instance, Request, Response, TaskContext, Watchdog,
+};
 
-/// All tasks of a host.
-pub struct Tasks {
-    slots: Vec<Slot>,
-    guest: GuestApp,
-    board: Arc<Board>,
-    /// The home task of the next connection.
-    next_home: AtomicUsize,
+/// How the pool is sized and how long requests may wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Instances (`--tasks`).
+    pub tasks: u32,
+    /// Most requests waiting for a free instance; beyond it `Busy` (`--max-pending`).
+    pub max_pending: usize,
+    /// Longest a request waits for a free instance; beyond it `Busy` (`--queue-timeout`).
+    pub queue_timeout: Duration,
+    /// Replace an instance after this many requests (`--recycle-after`).
+    pub recycle_after: Option<u64>,
 }
 
-/// One task: who it is and where its instance is.
+/// What became of one request given to the pool.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The guest answered.
+    Served { task: usize, response: Response },
+    /// No instance became free within the queue timeout, or the line was full.
+    Busy,
+    /// The call ran past the request timeout and was stopped.
+    TimedOut,
+    /// The guest trapped (a panic, `unreachable`...).
+    Trapped,
+    /// The guest tried to grow its memory past `--max-memory`.
+    OutOfMemory,
+    /// The task had no instance and could not make one.
+    NoInstance,
+}
+
+/// Why a task's instance was replaced.
+#[derive(Debug)]
+pub enum Replacement {
+    /// The call failed; the instance cannot be entered again.
+    Failed(CallError),
+    /// The task's last instance was lost: its call was abandoned (the client
+    /// went away mid-call) or its replacement could not be made.
+    Lost,
+    /// It served `--recycle-after` requests.
+    Recycled(u64),
+}
+
+impl Replacement {
+    /// Whether the replacement is routine, not a sign of a misbehaving guest.
+    pub fn is_routine(&self) -> bool {
+        matches!(self, Replacement::Recycled(_))
+    }
+}
+
+impl fmt::Display for Replacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Replacement::Failed(error) => write!(f, "guest {error}"),
+            Replacement::Lost => f.write_str("the last instance was lost with its call"),
+            Replacement::Recycled(limit) => write!(f, "recycled after {limit} requests"),
+        }
+    }
+}
+
+/// Why the pool could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("task {task} failed to start: {reason}")]
+    Instance { task: usize, reason: String },
+    #[error("cannot start the watchdog thread: {0}")]
+    Watchdog(std::io::Error),
+}
+
+/// What one task has done, for the shutdown log (and, later, metrics).
+#[derive(Debug, Default)]
+pub struct TaskStats {
+    /// Requests its instances answered, well or not.
+    pub served: AtomicU64,
+    /// Instances it replaced.
+    pub replaced: AtomicU64,
+}
+
+/// The pool of task instances.
+pub struct Pool {
+    guest: GuestApp,
+    slots: Box<[Slot]>,
+    line: Line,
+    clocks: Arc<CallClocks>,
+    recycle_after: Option<u64>,
+    /// The home task of the next connection.
+    next_home: AtomicUsize,
+    /// Bumps the epoch for slow calls; stops with the pool.
+    _watchdog: Watchdog,
+}
+
+/// One task: who it is, where its instance is, what it did.
 struct Slot {
-    identity: TaskIdentity,
-    instance: Mutex<State>,
-    /// Instances this task has had to replace.
-    restarts: AtomicU64,
+    context: TaskContext,
+    parked: Mutex<Parked>,
+    stats: TaskStats,
 }
 
 /// Where a task's instance is.
-enum State {
-    /// Free, ready for a call.
-    Ready(TaskInstance),
-    /// Leased to a call in progress.
-    Busy,
-    /// Lost with a call that was abandoned (its client went away); the next
-    /// lease instantiates a fresh one.
-    Empty,
+enum Parked {
+    /// In the slot, free for a call.
+    Ready(Instance),
+    /// Held by a lease.
+    Leased,
+    /// Lost with a call that was abandoned, or never replaced: the next
+    /// lease makes a new one.
+    Lost,
 }
 
-/// A task's instance, taken out of its slot for one call. Dropping the lease
-/// puts it back (or marks the slot empty if the call was abandoned) and then
-/// frees the claim on the board.
+/// What a lease found in the slot it took.
+enum Taken {
+    Ready(Instance),
+    Lost,
+}
+
+/// A task's instance, taken out of its slot for one call; see the module
+/// documentation for the order of what making and dropping it do.
 struct Lease<'a> {
-    tasks: &'a Tasks,
-    id: usize,
-    instance: Option<TaskInstance>,
-    _claim: SemaphorePermit<'a>,
+    slot: &'a Slot,
+    clocks: &'a CallClocks,
+    /// None once the call took it, until it is given back.
+    instance: Option<Instance>,
+    _permit: Permit<'a>,
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let slot = &self.tasks.slots[self.id];
-        *slot.instance.lock().unwrap_or_else(PoisonError::into_inner) = match self.instance.take() {
-            Some(instance) => State::Ready(instance),
-            None => State::Empty,
+        let parked = match self.instance.take() {
+            Some(instance) => Parked::Ready(instance),
+            None => Parked::Lost,
         };
-        self.tasks.board.set_free(self.id);
+        *self.slot.lock() = parked;
+        self.clocks.stop(self.slot.id());
+        // `_permit` is dropped after this: the instance is free first.
     }
 }
 
-impl Tasks {
-    /// Instantiates every task's instance.
+impl Slot {
+    fn id(&self) -> usize {
+        self.context.id as usize
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Parked> {
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the slot holds, marking it leased; none if it is leased already.
+    fn take(&self) -> Option<Taken> {
+        match std::mem::replace(&mut *self.lock(), Parked::Leased) {
+            Parked::Ready(instance) => Some(Taken::Ready(instance)),
+            Parked::Lost => Some(Taken::Lost),
+            Parked::Leased => None,
+        }
+    }
+}
+
+impl Pool {
+    /// Starts the watchdog and instantiates every task's instance, each
+    /// under the request timeout. The watchdog stops when the pool is
+    /// dropped or `stop` is cancelled.
     pub async fn start(
         guest: GuestApp,
-        identities: Vec<TaskIdentity>,
-        board: Arc<Board>,
-    ) -> anyhow::Result<Tasks> {
-        let mut slots = Vec::with_capacity(identities.len());
-        for identity in identities {
-            let id = identity.id as usize;
-            // Busy while instantiating, so start-up code has a deadline too,
-            // also where it waits in the host.
-            board.set_busy(id);
-            let instance = tokio::time::timeout(
-                board.request_timeout(),
-                TaskInstance::new(&guest, &identity),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(wasmtime::Error::msg(
-                    "start-up ran past the request timeout",
-                ))
-            });
-            board.set_free(id);
-            let instance = instance.map_err(|e| e.context(format!("task {id} failed to start")))?;
+        app: AppContext,
+        settings: PoolSettings,
+        stop: CancellationToken,
+    ) -> Result<Pool, StartError> {
+        let tasks = settings.tasks.max(1);
+        let count = tasks as usize;
+        let clocks = Arc::new(CallClocks::new(count, app.limits.request_timeout));
+        let watchdog = Watchdog::start(guest.engine().clone(), Arc::clone(&clocks), stop)
+            .map_err(StartError::Watchdog)?;
+        let app = Arc::new(app);
+        let mut slots = Vec::with_capacity(count);
+        for id in 0..tasks {
+            let context = TaskContext {
+                id,
+                count: tasks,
+                app: Arc::clone(&app),
+                clocks: Arc::clone(&clocks),
+            };
+            let instance = instantiate(&guest, &context).await;
+            clocks.stop(id as usize);
+            let instance = instance.map_err(|e| StartError::Instance {
+                task: id as usize,
+                reason: format!("{e:#}").replace('\n', " "),
+            })?;
             slots.push(Slot {
-                identity,
-                instance: Mutex::new(State::Ready(instance)),
-                restarts: AtomicU64::new(0),
+                context,
+                parked: Mutex::new(Parked::Ready(instance)),
+                stats: TaskStats::default(),
             });
         }
-        Ok(Tasks {
-            slots,
+        Ok(Pool {
             guest,
-            board,
+            slots: slots.into_boxed_slice(),
+            line: Line::new(count, settings.max_pending, settings.queue_timeout),
+            clocks,
+            recycle_after: settings.recycle_after,
             next_home: AtomicUsize::new(0),
+            _watchdog: watchdog,
         })
     }
 
@@ -120,140 +239,104 @@ impl Tasks {
         self.next_home.fetch_add(1, Ordering::Relaxed) % self.slots.len()
     }
 
-    /// Answers one request of a connection whose home task is `home`.
-    pub async fn serve(
-        &self,
-        home: usize,
-        request: Request<hyper::body::Incoming>,
-    ) -> Response<Body> {
-        let limits = &self.slots[home].identity.limits;
-        let request = match http::to_guest(request, limits.max_body, limits.body_timeout).await {
-            Ok(request) => request,
-            Err(answer) => return answer,
+    /// Runs `request` on the instance of task `home`, or else on any free one.
+    pub async fn call(&self, home: usize, request: &Request) -> Outcome {
+        let Ok(permit) = self.line.admit().await else {
+            return Outcome::Busy;
         };
-        let Ok(claim) = self.board.claim().await else {
-            let mut busy = http::plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
-            busy.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            return busy;
+        let mut lease = self.lease(home, permit);
+        let task = lease.slot.id();
+        let mut instance = match lease.instance.take() {
+            Some(instance) => instance,
+            None => match self.replace(lease.slot, Replacement::Lost).await {
+                Some(instance) => instance,
+                None => return Outcome::NoInstance,
+            },
         };
-        let lease = self.lease(home, claim);
-        self.call(lease, &request).await
+        // A call waiting in the host meets no epoch check; the watchdog
+        // wakes `overdue` for it instead. `biased`: the call is polled first,
+        // so a call that never waits never polls the other branch.
+        let result = tokio::select! {
+            biased;
+            result = instance.handle(request) => result,
+            () = self.clocks.overdue(task) => Err(CallError::Timeout(self.clocks.timeout())),
+        };
+        lease.slot.stats.served.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(response) => {
+                if let Some(limit) = self.recycle_after
+                    && instance.served() >= limit
+                    && let Some(fresh) =
+                        self.replace(lease.slot, Replacement::Recycled(limit)).await
+                {
+                    instance = fresh;
+                }
+                lease.instance = Some(instance);
+                Outcome::Served { task, response }
+            }
+            Err(error) => {
+                let outcome = match error {
+                    CallError::Timeout(_) => Outcome::TimedOut,
+                    CallError::MemoryLimit(_) => Outcome::OutOfMemory,
+                    CallError::Trap(_) => Outcome::Trapped,
+                };
+                drop(instance);
+                lease.instance = self.replace(lease.slot, Replacement::Failed(error)).await;
+                outcome
+            }
+        }
     }
 
-    /// Takes the home task's instance, or else any free one.
+    /// Leases the home task's instance, or else any free one.
     ///
-    /// The claim guarantees that one is free, but not where: while this scan
-    /// passes one slot that is busy, a call there may end and another request
-    /// take the slot ahead of the scan. So it goes round until it finds one.
-    /// It always does: a slot's instance is put back before its claim is
-    /// freed, so there are always at least as many free slots as claims
+    /// The permit guarantees that one is free, but not where: while this scan
+    /// passes one slot that is leased, a call there may end and another
+    /// request take the slot ahead of the scan. So it goes round until it
+    /// finds one. It always does: a lease gives its instance back before its
+    /// permit, so there are always at least as many free slots as permits
     /// still looking for one.
-    fn lease<'a>(&'a self, home: usize, claim: SemaphorePermit<'a>) -> Lease<'a> {
+    fn lease<'a>(&'a self, home: usize, permit: Permit<'a>) -> Lease<'a> {
         let mut id = home;
         loop {
-            if let Some(instance) = self.take(id) {
-                self.board.set_busy(id);
+            let slot = &self.slots[id];
+            if let Some(taken) = slot.take() {
+                self.clocks.start(id);
                 return Lease {
-                    tasks: self,
-                    id,
-                    instance,
-                    _claim: claim,
+                    slot,
+                    clocks: &self.clocks,
+                    instance: match taken {
+                        Taken::Ready(instance) => Some(instance),
+                        Taken::Lost => None,
+                    },
+                    _permit: permit,
                 };
             }
             id = (id + 1) % self.slots.len();
         }
     }
 
-    /// Marks slot `id` busy and returns what it held, unless it was busy
-    /// already: its instance, or none if that was lost with an abandoned call.
-    fn take(&self, id: usize) -> Option<Option<TaskInstance>> {
-        let mut state = self.slots[id]
-            .instance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match std::mem::replace(&mut *state, State::Busy) {
-            State::Ready(instance) => Some(Some(instance)),
-            State::Empty => Some(None),
-            State::Busy => None,
-        }
-    }
-
-    /// Runs `request` on the leased instance and turns the outcome into a
-    /// response, replacing the instance if the call failed or it is due.
-    async fn call(&self, mut lease: Lease<'_>, request: &guest::Request) -> Response<Body> {
-        let id = lease.id;
-        let limits = &self.slots[id].identity.limits;
-        let mut instance = match lease.instance.take() {
-            Some(instance) => instance,
-            None => match self.instantiate(id, "the last call was abandoned").await {
-                Some(instance) => instance,
-                None => return unavailable(),
-            },
-        };
-        // A call waiting in the host meets no epoch check; the watchdog
-        // wakes `overdue` for it instead. `biased`: the call is polled first,
-        // so a call that never waits never polls the other branch.
-        let outcome = tokio::select! {
-            biased;
-            outcome = instance.handle(request) => outcome,
-            () = self.board.overdue(id) => Err(CallError::Timeout(self.board.request_timeout())),
-        };
-        self.board.count_served(id);
-        let response = match outcome {
-            Ok(response) => http::from_guest(response, limits.max_response).unwrap_or_else(|e| {
-                warn!(task = id, "guest returned an invalid response: {e}");
-                internal_error()
-            }),
-            Err(failure) => {
-                let response = match failure {
-                    CallError::Timeout(_) => {
-                        http::plain(StatusCode::GATEWAY_TIMEOUT, "request timed out")
-                    }
-                    CallError::MemoryLimit(_) | CallError::Trap(_) => internal_error(),
-                };
-                match self.instantiate(id, &failure.to_string()).await {
-                    Some(fresh) => instance = fresh,
-                    None => return response,
-                }
-                response
-            }
-        };
-        if let Some(limit) = limits.recycle_after
-            && instance.served() >= limit
-            && let Some(fresh) = self
-                .instantiate(id, &format!("recycled after {limit} requests"))
-                .await
-        {
-            instance = fresh;
-        }
-        lease.instance = Some(instance);
-        response
-    }
-
-    /// A fresh instance for task `id`, replacing one lost for `cause`;
-    /// logged and counted.
-    async fn instantiate(&self, id: usize, cause: &str) -> Option<TaskInstance> {
-        let slot = &self.slots[id];
-        let restarts = slot.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+    /// A new instance for `slot`, replacing one gone for `cause`; logged at
+    /// a level that says whether the cause is routine, and counted.
+    async fn replace(&self, slot: &Slot, cause: Replacement) -> Option<Instance> {
+        let id = slot.id();
+        let replaced = slot.stats.replaced.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
-        // The replacement's start-up gets a deadline of its own, not what is
-        // left of the failed call's.
-        self.board.set_busy(id);
-        let created = tokio::select! {
-            biased;
-            created = TaskInstance::new(&self.guest, &slot.identity) => created,
-            () = self.board.overdue(id) => Err(wasmtime::Error::msg("start-up ran past the request timeout")),
-        };
-        match created {
+        match instantiate(&self.guest, &slot.context).await {
             Ok(instance) => {
                 let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                if cause.starts_with("recycled") {
-                    info!(task = id, restarts, took_us, "instance replaced: {cause}");
+                if cause.is_routine() {
+                    info!(
+                        task = id,
+                        restarts = replaced,
+                        took_us,
+                        "instance replaced: {cause}"
+                    );
                 } else {
                     warn!(
                         task = id,
-                        restarts, took_us, "instance replaced: guest {cause}"
+                        restarts = replaced,
+                        took_us,
+                        "instance replaced: {cause}"
                     );
                 }
                 Some(instance)
@@ -261,30 +344,30 @@ impl Tasks {
             Err(e) => {
                 error!(
                     task = id,
-                    restarts, "cannot replace the instance ({cause}): {e:#}"
+                    restarts = replaced,
+                    "cannot replace the instance ({cause}): {e:#}"
                 );
                 None
             }
         }
     }
 
-    /// Logs what each task did, at shutdown.
-    pub fn log_stopped(&self) {
-        for (id, slot) in self.slots.iter().enumerate() {
-            info!(
-                task = id,
-                served = self.board.served(id),
-                restarts = slot.restarts.load(Ordering::Relaxed),
-                "task stopped"
-            );
-        }
+    /// What each task has done, by task id.
+    pub fn stats(&self) -> impl Iterator<Item = (usize, &TaskStats)> {
+        self.slots.iter().map(|slot| (slot.id(), &slot.stats))
     }
 }
 
-fn internal_error() -> Response<Body> {
-    http::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-}
-
-fn unavailable() -> Response<Body> {
-    http::plain(StatusCode::SERVICE_UNAVAILABLE, "no instance available")
+/// A new instance for the task `context`, under a deadline of its own: the
+/// task's clock restarts, and a start-up that waits in the host past the
+/// request timeout is dropped like a call.
+async fn instantiate(guest: &GuestApp, context: &TaskContext) -> wasmtime::Result<Instance> {
+    let id = context.id as usize;
+    let clocks = &context.clocks;
+    clocks.start(id);
+    tokio::select! {
+        biased;
+        created = Instance::new(guest, context) => created,
+        () = clocks.overdue(id) => Err(wasmtime::Error::msg("start-up ran past the request timeout")),
+    }
 }

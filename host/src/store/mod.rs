@@ -1,4 +1,5 @@
-//! The session store every task shares (DESIGN.md section 5).
+//! The session store every task shares: the bottom layer, which knows
+//! nothing of guests or HTTP (`docs/architecture.md`, "The store").
 //!
 //! One logical map of string keys to string values with optional TTLs. A write
 //! that has returned is visible to every later read on every task; there is no
@@ -15,6 +16,7 @@
 mod memory;
 mod redis;
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,20 +86,20 @@ pub trait Backend: Send + Sync + 'static {
 /// is cheap. An enum rather than `Arc<dyn Backend>`: a store call on the
 /// request path is then a match, not a boxed future.
 #[derive(Clone)]
-pub enum Store {
+pub enum SharedStore {
     Memory(MemoryStore),
     Redis(Arc<RedisStore>),
 }
 
-impl From<MemoryStore> for Store {
+impl From<MemoryStore> for SharedStore {
     fn from(store: MemoryStore) -> Self {
-        Store::Memory(store)
+        SharedStore::Memory(store)
     }
 }
 
-impl From<RedisStore> for Store {
+impl From<RedisStore> for SharedStore {
     fn from(store: RedisStore) -> Self {
-        Store::Redis(Arc::new(store))
+        SharedStore::Redis(Arc::new(store))
     }
 }
 
@@ -105,8 +107,8 @@ impl From<RedisStore> for Store {
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
-            Store::Memory($store) => $call.await,
-            Store::Redis($store) => {
+            SharedStore::Memory($store) => $call.await,
+            SharedStore::Redis($store) => {
                 let $store: &RedisStore = $store;
                 $call.await
             }
@@ -114,7 +116,7 @@ macro_rules! dispatch {
     };
 }
 
-impl Backend for Store {
+impl Backend for SharedStore {
     async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self, store => Backend::read(store, key))
     }
@@ -158,6 +160,80 @@ impl Backend for Store {
     async fn increment(&self, key: String, delta: i64) -> Result<i64, StoreError> {
         dispatch!(self, store => Backend::increment(store, key, delta))
     }
+}
+
+/// Which backend to use. Its `Debug` hides any password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// The in-process store shared by all tasks of this host.
+    Memory,
+    /// A Redis server shared by every host that names it (the URL as given).
+    Redis(String),
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreUrl::Memory => f.write_str("Memory"),
+            StoreUrl::Redis(url) => f.debug_tuple("Redis").field(&redact_password(url)).finish(),
+        }
+    }
+}
+
+/// `redis://user:secret@host` as `redis://user:***@host`.
+pub fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split_once(':').map_or("", |(user, _)| user);
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The store's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub url: StoreUrl,
+    /// The limits as the guest sees them (a key limit without the prefix).
+    pub limits: Limits,
+    /// Put in front of every key the guest uses (`--store-prefix`).
+    pub prefix: String,
+    /// Longest one Redis call (and connecting) may take.
+    pub timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            url: StoreUrl::Memory,
+            limits: Limits::default(),
+            prefix: String::new(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Opens the store `settings` names: a memory store (which purges its
+/// expired entries on a thread of its own), or a connection to Redis.
+pub async fn open(settings: &StoreSettings) -> Result<SharedStore, ConnectError> {
+    let limits = Limits {
+        // The backend sees keys with the prefix in front.
+        max_key_bytes: settings
+            .limits
+            .max_key_bytes
+            .saturating_add(settings.prefix.len()),
+        ..settings.limits
+    };
+    Ok(match &settings.url {
+        StoreUrl::Memory => MemoryStore::new(limits).into(),
+        StoreUrl::Redis(url) => {
+            let store = RedisStore::connect(url, limits, settings.timeout).await?;
+            tracing::info!("session store: Redis at {}", store.address());
+            store.into()
+        }
+    })
 }
 
 /// Size limits of a store, with safe defaults.

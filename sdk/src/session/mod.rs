@@ -1,4 +1,4 @@
-//! Sessions as express-session has them (DESIGN.md section 6).
+//! Sessions as express-session has them (`docs/architecture.md`, "The session format").
 //!
 //! A signed `connect.sid` cookie carries the session id; the session itself
 //! lives in the shared store under `sess:<id>` as the JSON express-session

@@ -1,0 +1,11 @@
+//! The host side of the `wasmhost:app/app` world (`wit/app.wit`), generated
+//! once; everything else in `guest/` builds on these types.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "app",
+    // Store calls are async so that a networked backend never blocks a
+    // worker thread; `task` and `crypto` answer at once.
+    imports: { "wasmhost:app/store": async },
+    exports: { default: async },
+});

@@ -1,0 +1,149 @@
+//! `wasmhost:app/store`: the shared store, with `--store-prefix` put in front
+//! of every key by the host, so an app reaches only its own keys on a shared
+//! Redis whatever it asks for.
+
+use std::time::Duration;
+
+use crate::guest::bindings::wasmhost::app::store;
+use crate::guest::state::TaskState;
+use crate::store::{Backend, StoreError};
+
+impl TaskState {
+    /// The store key for the guest's `key`.
+    fn key(&self, key: String) -> String {
+        let prefix = &self.context.app.store_prefix;
+        if prefix.is_empty() {
+            return key;
+        }
+        let mut prefixed = String::with_capacity(prefix.len() + key.len());
+        prefixed.push_str(prefix);
+        prefixed.push_str(&key);
+        prefixed
+    }
+
+    /// A store error as the guest should see it: a key limit without the
+    /// prefix the guest does not know of.
+    fn error(&self, error: StoreError) -> store::StoreError {
+        match error {
+            StoreError::KeyTooLarge { limit } => StoreError::KeyTooLarge {
+                limit: limit.saturating_sub(self.context.app.store_prefix.len()),
+            },
+            other => other,
+        }
+        .into()
+    }
+}
+
+fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {
+    ttl_ms.map(Duration::from_millis)
+}
+
+impl store::Host for TaskState {
+    async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .read(&key)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn store_set(
+        &mut self,
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .set(key, value, ttl(ttl_ms))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .remove(&key)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn store_touch(
+        &mut self,
+        key: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .touch(&key, ttl(ttl_ms))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn store_set_if_absent(
+        &mut self,
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .set_if_absent(key, value, ttl(ttl_ms))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn store_compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<String>,
+        new: Option<String>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .compare_and_swap(key, expected, new, ttl(ttl_ms))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn store_increment(&mut self, key: String, delta: i64) -> Result<i64, store::StoreError> {
+        let key = self.key(key);
+        self.context
+            .app
+            .store
+            .increment(key, delta)
+            .await
+            .map_err(|e| self.error(e))
+    }
+}
+
+impl From<StoreError> for store::StoreError {
+    fn from(error: StoreError) -> Self {
+        let limit = |bytes: usize| u32::try_from(bytes).unwrap_or(u32::MAX);
+        match error {
+            StoreError::KeyTooLarge { limit: bytes } => {
+                store::StoreError::KeyTooLarge(limit(bytes))
+            }
+            StoreError::ValueTooLarge { limit: bytes } => {
+                store::StoreError::ValueTooLarge(limit(bytes))
+            }
+            StoreError::Full => store::StoreError::StoreFull,
+            StoreError::Unavailable(why) => store::StoreError::Unavailable(why),
+            StoreError::NotAnInteger => store::StoreError::NotAnInteger,
+            StoreError::NotUtf8 => store::StoreError::NotUtf8,
+        }
+    }
+}

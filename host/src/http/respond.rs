@@ -1,0 +1,49 @@
+//! What a client sees of each [`Outcome`]: the one place that picks the
+//! status, the `Retry-After` and the log level of the host's own answers.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use tracing::warn;
+
+use super::convert::{Body, from_guest};
+use crate::pool::Outcome;
+
+/// The response for `outcome`; a guest's response over `max_response` bytes
+/// or otherwise invalid is a 500 and a warning naming what was wrong. A
+/// failed call was already logged by the pool with its replacement.
+pub fn respond(outcome: Outcome, max_response: usize) -> Response<Body> {
+    match outcome {
+        Outcome::Served { task, response } => {
+            from_guest(response, max_response).unwrap_or_else(|e| {
+                warn!(task, "guest returned an invalid response: {e}");
+                internal_error()
+            })
+        }
+        Outcome::Busy => {
+            let mut busy = plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
+            busy.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            busy
+        }
+        Outcome::TimedOut => plain(StatusCode::GATEWAY_TIMEOUT, "request timed out"),
+        Outcome::Trapped | Outcome::OutOfMemory => internal_error(),
+        Outcome::NoInstance => plain(StatusCode::SERVICE_UNAVAILABLE, "no instance available"),
+    }
+}
+
+fn internal_error() -> Response<Body> {
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+}
+
+/// A short plain-text response from the host itself.
+pub fn plain(status: StatusCode, message: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(message.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

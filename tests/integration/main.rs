@@ -1,0 +1,14 @@
+//! The integration suite, one test binary so a test run links once: each
+//! module drives the real `wasmhost` binary (or the real server in process)
+//! with real guests built for `wasm32-wasip2`, over real sockets, against a
+//! Redis each test starts itself. The shared harness is this package's
+//! library (`tests/harness`).
+
+mod counter_app;
+mod faults;
+mod host;
+mod hostile;
+mod redis_hosts;
+mod seed_app;
+mod startup;
+mod store;
