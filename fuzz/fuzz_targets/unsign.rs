@@ -19,7 +19,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wasmhost_sdk::session::{sign, unsign};
+use wasmhost_sdk::__fuzz::{sign, unsign};
 
 #[derive(Arbitrary, Debug)]
 struct Input {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use wasmhost_sdk::{App, Request, Response, SessionOptions, task_id};
+use wasmhost_sdk::{App, Json, Request, Response, SessionError, SessionOptions, task_id};
 
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
@@ -42,20 +42,20 @@ fn app() -> App {
         .get("/set", set)
 }
 
-fn index(req: &mut Request) -> Response {
-    let value = req.session().get::<String>("foo");
-    Response::json(&Index {
+fn index(req: &mut Request) -> Result<Response, SessionError> {
+    let value = req.session().get::<String>("foo")?;
+    Ok(Response::json(&Index {
         foo: value.as_deref().unwrap_or(NOT_SET),
         thread: task_id(),
-    })
+    }))
 }
 
-fn set(req: &mut Request) -> Response {
-    req.session().set("foo", "bar");
-    Response::json(&Set {
+fn set(req: &mut Request) -> Result<Json<Set>, SessionError> {
+    req.session().insert("foo", "bar")?;
+    Ok(Json(Set {
         thread: task_id(),
         message: "foo value set to 'bar' in session.",
-    })
+    }))
 }
 
 wasmhost_sdk::export_app!(app);

@@ -3,7 +3,9 @@
 //! Routes match on the method and on the path, segment by segment, where a
 //! segment written `:name` matches anything and is handed to the handler as a
 //! parameter. The first route that matches wins; no match is a 404, as in
-//! express. The app is built once per instance and reused for every request,
+//! express. A `HEAD` request no route claims runs the `GET` route for its
+//! path, as in express and axum: the host sends that response's headers and
+//! no body. The app is built once per instance and reused for every request,
 //! since the instance persists between requests.
 
 use std::cell::OnceCell;
@@ -11,13 +13,14 @@ use std::cell::OnceCell;
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::SessionLayer;
 use crate::text::split_byte;
-use crate::{Request, Response, SessionOptions};
+use crate::{IntoResponse, Request, Response, SessionOptions};
 
-/// A request handler: any `Fn(&mut Request) -> Response`.
-pub type Handler = Box<dyn Fn(&mut Request) -> Response>;
+/// A route's handler, its return value already turned into a response.
+type Handler = Box<dyn Fn(&mut Request) -> Response>;
 
 struct Route {
-    method: String,
+    /// None: every method (`App::any`).
+    method: Option<String>,
     segments: Vec<Segment>,
     handler: Handler,
 }
@@ -35,6 +38,7 @@ pub struct App {
 }
 
 impl App {
+    /// An app without routes or sessions.
     pub fn new() -> Self {
         App::default()
     }
@@ -45,13 +49,22 @@ impl App {
         self
     }
 
-    /// Routes `method` requests for `path` to `handler`.
-    pub fn route(
-        mut self,
-        method: &str,
-        path: &str,
-        handler: impl Fn(&mut Request) -> Response + 'static,
-    ) -> Self {
+    /// Routes `method` requests for `path` to `handler`, which returns
+    /// anything [`IntoResponse`]: a [`Response`], a `Result` of two such
+    /// (so `?` works), `(StatusCode, T)`, [`crate::Json`], text.
+    pub fn route<H, R>(self, method: &str, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
+        self.add(Some(method.to_ascii_uppercase()), path, handler)
+    }
+
+    fn add<H, R>(mut self, method: Option<String>, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
         let segments = split_path(path)
             .map(|segment| match segment.strip_prefix(':') {
                 Some(name) => Segment::Param(name.to_owned()),
@@ -59,27 +72,65 @@ impl App {
             })
             .collect();
         self.routes.push(Route {
-            method: method.to_ascii_uppercase(),
+            method,
             segments,
-            handler: Box::new(handler),
+            handler: Box::new(move |request| handler(request).into_response()),
         });
         self
     }
 
-    pub fn get(self, path: &str, handler: impl Fn(&mut Request) -> Response + 'static) -> Self {
+    /// Routes `GET` (and so `HEAD`) requests for `path`.
+    pub fn get<H, R>(self, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
         self.route("GET", path, handler)
     }
 
-    pub fn post(self, path: &str, handler: impl Fn(&mut Request) -> Response + 'static) -> Self {
+    /// Routes `POST` requests for `path`.
+    pub fn post<H, R>(self, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
         self.route("POST", path, handler)
     }
 
-    pub fn put(self, path: &str, handler: impl Fn(&mut Request) -> Response + 'static) -> Self {
+    /// Routes `PUT` requests for `path`.
+    pub fn put<H, R>(self, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
         self.route("PUT", path, handler)
     }
 
-    pub fn delete(self, path: &str, handler: impl Fn(&mut Request) -> Response + 'static) -> Self {
+    /// Routes `PATCH` requests for `path`.
+    pub fn patch<H, R>(self, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
+        self.route("PATCH", path, handler)
+    }
+
+    /// Routes `DELETE` requests for `path`.
+    pub fn delete<H, R>(self, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
         self.route("DELETE", path, handler)
+    }
+
+    /// Routes requests of every method for `path`.
+    pub fn any<H, R>(self, path: &str, handler: H) -> Self
+    where
+        H: Fn(&mut Request) -> R + 'static,
+        R: IntoResponse,
+    {
+        self.add(None, path, handler)
     }
 
     /// Runs one request through sessions and the router.
@@ -106,16 +157,32 @@ impl App {
     }
 
     fn route_request(&self, request: &mut Request) -> Response {
+        // A cheap copy: the usual methods are static strings.
+        let method = request.method_cow();
+        if let Some(response) = self.run_first(request, &method) {
+            return response;
+        }
+        // HEAD falls back to GET; the host sends no body for a HEAD.
+        if request.method() == "HEAD"
+            && let Some(response) = self.run_first(request, "GET")
+        {
+            return response;
+        }
+        Response::not_found(request.method(), request.path())
+    }
+
+    /// Runs the first route for `method` that matches the request's path.
+    fn run_first(&self, request: &mut Request, method: &str) -> Option<Response> {
         for route in &self.routes {
-            if route.method != request.method() {
+            if route.method.as_deref().is_some_and(|own| own != method) {
                 continue;
             }
             if let Some(params) = route.matches(request.path()) {
                 request.params = params;
-                return (route.handler)(request);
+                return Some((route.handler)(request));
             }
         }
-        Response::not_found(request.method(), request.path())
+        None
     }
 }
 
@@ -162,13 +229,14 @@ mod tests {
             .get("/users/:id", |req| {
                 Response::text(req.param("id").unwrap_or("none"))
             })
-            .post("/users", |_| Response::text("created").with_status(201))
+            .post("/users", |_| (crate::StatusCode::CREATED, "created"))
+            .any("/anything", |req| req.method().to_owned())
     }
 
     fn call(app: &App, method: &str, path: &str) -> (u16, String) {
         let response = app.handle(Request::new(method, path, Vec::new(), Vec::new()));
         (
-            response.status(),
+            response.status().as_u16(),
             String::from_utf8_lossy(response.body()).into_owned(),
         )
     }
@@ -181,6 +249,18 @@ mod tests {
         assert_eq!(call(&app, "GET", "/users/a%20b"), (200, "a b".into()));
         assert_eq!(call(&app, "GET", "/users/7/"), (200, "7".into()));
         assert_eq!(call(&app, "POST", "/users"), (201, "created".into()));
+    }
+
+    #[test]
+    fn head_runs_the_get_route_and_any_takes_every_method() {
+        let app = app();
+        assert_eq!(call(&app, "HEAD", "/"), (200, "root".into()));
+        assert_eq!(
+            call(&app, "HEAD", "/users"),
+            (404, "Cannot HEAD /users".into())
+        );
+        assert_eq!(call(&app, "PATCH", "/anything"), (200, "PATCH".into()));
+        assert_eq!(call(&app, "GET", "/anything"), (200, "GET".into()));
     }
 
     #[test]

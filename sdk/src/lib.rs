@@ -2,16 +2,18 @@
 //! `wasm32-wasip2` component, run it with `wasmhost --tasks N app.wasm`.
 //!
 //! ```no_run
-//! use wasmhost_sdk::{App, Request, Response, SessionOptions};
+//! use wasmhost_sdk::{App, Json, Request, SessionError, SessionOptions};
 //!
 //! fn app() -> App {
 //!     App::new()
 //!         .sessions(SessionOptions::new("a secret"))
-//!         .get("/", |req: &mut Request| {
-//!             let visits = req.session().get::<u64>("visits").unwrap_or(0) + 1;
-//!             req.session().set("visits", visits);
-//!             Response::json(&serde_json::json!({ "visits": visits }))
-//!         })
+//!         .get("/", visits)
+//! }
+//!
+//! fn visits(req: &mut Request) -> Result<Json<serde_json::Value>, SessionError> {
+//!     let visits = req.session().get::<u64>("visits")?.unwrap_or(0) + 1;
+//!     req.session().insert("visits", &visits)?;
+//!     Ok(Json(serde_json::json!({ "visits": visits })))
 //! }
 //!
 //! wasmhost_sdk::export_app!(app);
@@ -19,7 +21,9 @@
 //!
 //! What it owns:
 //! - [`App`] and its router: method + path (with `:param` segments) to handler.
-//! - [`Request`] and [`Response`]: the HTTP types handlers see, with JSON helpers.
+//! - [`Request`] and [`Response`]: the HTTP types handlers see, with JSON helpers;
+//!   handlers return anything [`IntoResponse`] (a `Result` too, so `?` works),
+//!   with [`StatusCode`] (the `http` crate's) and [`Json`].
 //! - [`store`]: typed access to the store every task shares.
 //! - [`session`]: express-session's sessions, cookie and stored format included,
 //!   so a Node app on the same store and secret shares sessions with yours.
@@ -28,16 +32,19 @@
 //! The raw WIT bindings are an implementation detail; guest code never needs them.
 
 mod app;
+mod into_response;
 mod request;
 mod response;
 pub mod session;
 pub mod store;
 mod text;
 
-pub use app::{App, Handler};
+pub use app::App;
+pub use http::StatusCode;
+pub use into_response::{IntoResponse, Json};
 pub use request::Request;
 pub use response::Response;
-pub use session::{SameSite, Session, SessionOptions};
+pub use session::{SameSite, Session, SessionError, SessionOptions};
 
 /// Raw bindings to the `wasmhost:app` world; used by [`export_app!`].
 #[doc(hidden)]
@@ -140,6 +147,16 @@ pub mod __fuzz {
         name: &str,
     ) -> Option<String> {
         crate::session::cookie::find(headers, name)
+    }
+
+    /// cookie-signature's `sign`.
+    pub fn sign(value: &str, secret: &str) -> String {
+        crate::session::sign(value, secret)
+    }
+
+    /// cookie-signature's `unsign`, against any of `secrets`.
+    pub fn unsign<'a>(signed: &'a str, secrets: &[String]) -> Option<&'a str> {
+        crate::session::unsign(signed, secrets)
     }
 
     pub fn decode_uri_component(value: &str) -> Option<String> {

@@ -105,6 +105,11 @@ impl Request {
         &self.method
     }
 
+    /// The method, copied without an allocation for the usual ones.
+    pub(crate) fn method_cow(&self) -> Cow<'static, str> {
+        self.method.clone()
+    }
+
     /// The path without the query, as sent (not percent-decoded).
     pub fn path(&self) -> &str {
         self.head.path(&self.packed)

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use wasmhost_wire::push_field;
 
+use crate::StatusCode;
 use crate::text::nul_pairs;
 
 /// Bytes set aside for a response's packed headers when the first is added:
@@ -14,7 +15,7 @@ const HEADERS_CAPACITY: usize = 256;
 /// One HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    status: u16,
+    status: StatusCode,
     /// Packed as the host takes them: `name\0value\0` for each header (one
     /// buffer for all headers, not two strings each).
     headers: String,
@@ -23,7 +24,7 @@ pub struct Response {
 
 impl Response {
     /// An empty response with `status`.
-    pub fn new(status: u16) -> Self {
+    pub fn new(status: StatusCode) -> Self {
         Response {
             status,
             headers: String::new(),
@@ -36,26 +37,28 @@ impl Response {
         // Room for a small answer up front, so most never grow the buffer.
         let mut body = Vec::with_capacity(128);
         match serde_json::to_writer(&mut body, value) {
-            Ok(()) => Response::new(200)
+            Ok(()) => Response::new(StatusCode::OK)
                 .with_own_header("content-type", "application/json; charset=utf-8")
                 .with_body(body),
-            Err(_) => Response::text("cannot serialize response").with_status(500),
+            Err(_) => Response::text("cannot serialize response")
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 
     /// `200` with a plain-text body.
     pub fn text(text: impl Into<String>) -> Self {
-        Response::new(200)
+        Response::new(StatusCode::OK)
             .with_own_header("content-type", "text/plain; charset=utf-8")
             .with_body(text.into().into_bytes())
     }
 
     /// express's answer when no route matches.
     pub fn not_found(method: &str, path: &str) -> Self {
-        Response::text(format!("Cannot {method} {path}")).with_status(404)
+        Response::text(format!("Cannot {method} {path}")).with_status(StatusCode::NOT_FOUND)
     }
 
-    pub fn with_status(mut self, status: u16) -> Self {
+    /// The same response with `status`.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
     }
@@ -97,12 +100,14 @@ impl Response {
         }
     }
 
+    /// The same response with `body`.
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
     }
 
-    pub fn status(&self) -> u16 {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
@@ -118,13 +123,14 @@ impl Response {
             .map(|(_, value)| value)
     }
 
+    /// The body.
     pub fn body(&self) -> &[u8] {
         &self.body
     }
 
     pub(crate) fn into_raw(self) -> raw::Response {
         raw::Response {
-            status: self.status,
+            status: self.status.as_u16(),
             headers: self.headers,
             body: self.body,
         }
@@ -156,7 +162,7 @@ mod tests {
 
     #[test]
     fn headers_may_repeat() {
-        let response = Response::new(204)
+        let response = Response::new(StatusCode::NO_CONTENT)
             .with_header("set-cookie", "a=1")
             .with_header("set-cookie", "b=2");
         assert_eq!(
@@ -167,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_nul_cannot_add_a_header() {
-        let response = Response::new(200).with_header("x-echo", "1\0set-cookie\0evil=1");
+        let response = Response::new(StatusCode::OK).with_header("x-echo", "1\0set-cookie\0evil=1");
         assert_eq!(
             response.headers().collect::<Vec<_>>(),
             [("x-echo", "1\x7fset-cookie\x7fevil=1")]

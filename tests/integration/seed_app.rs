@@ -219,3 +219,23 @@ fn unknown_routes_are_404() {
     let response = client.post(host.url("/set")).send().unwrap();
     assert_eq!(response.status(), 404, "POST /set is not a route");
 }
+
+#[test]
+fn head_is_answered_by_the_get_route_without_a_body() {
+    let host = seed_host(&["--tasks", "1"]);
+    let get = http().get(host.url("/")).send().unwrap();
+    let get_length = get.headers()["content-length"].clone();
+    let get_type = get.headers()["content-type"].clone();
+    assert!(!get.bytes().unwrap().is_empty());
+    let head = http().head(host.url("/")).send().unwrap();
+    assert_eq!(head.status(), 200, "not `Cannot HEAD /`");
+    assert_eq!(head.headers()["content-type"], get_type);
+    assert_eq!(
+        head.headers()["content-length"],
+        get_length,
+        "the GET response's length"
+    );
+    assert!(head.bytes().unwrap().is_empty(), "no body");
+    let missing = http().head(host.url("/nope")).send().unwrap();
+    assert_eq!(missing.status(), 404);
+}

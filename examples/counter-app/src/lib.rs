@@ -17,11 +17,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
-use wasmhost_sdk::store::{self, StoreError};
-use wasmhost_sdk::{App, Request, Response, SessionOptions, task_id};
+use wasmhost_sdk::store;
+use wasmhost_sdk::{
+    App, Json, Request, Response, SessionError, SessionOptions, StatusCode, task_id,
+};
 
 /// Sessions last 15 minutes, as in the seed app; per-session counters too.
 const SESSION_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// What every handler returns: a store or session failure answers 503
+/// (store unreachable or full) or 500, as the SDK maps it, so `?` is enough.
+type Answer = Result<Response, SessionError>;
 
 fn app() -> App {
     let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "TEST_SECRET".to_owned());
@@ -39,34 +45,23 @@ fn app() -> App {
         .put("/motd", write_motd)
 }
 
-fn visits(req: &mut Request) -> Response {
-    let session = match session_id(req) {
-        Ok(id) => id,
-        Err(answer) => return answer,
-    };
+fn visits(req: &mut Request) -> Answer {
+    let session = session_id(req)?;
     let mine_key = format!("visits:{session}");
-    let counted = store::increment("visits:total", 1).and_then(|total| {
-        // A new per-session counter starts at 0 with a TTL, in one step, so
-        // it expires with its session (an existing one is left alone).
-        store::set_if_absent(&mine_key, "0", Some(SESSION_MAX_AGE))?;
-        let mine = store::increment(&mine_key, 1)?;
-        Ok((total, mine))
-    });
-    match counted {
-        Ok((total, mine)) => {
-            Response::json(&json!({ "total": total, "mine": mine, "task": task_id() }))
-        }
-        Err(error) => store_failure(&error),
-    }
+    let total = store::increment("visits:total", 1)?;
+    // A new per-session counter starts at 0 with a TTL, in one step, so it
+    // expires with its session (an existing one is left alone).
+    store::set_if_absent(&mine_key, "0", Some(SESSION_MAX_AGE))?;
+    let mine = store::increment(&mine_key, 1)?;
+    Ok(Response::json(
+        &json!({ "total": total, "mine": mine, "task": task_id() }),
+    ))
 }
 
-fn limited(req: &mut Request) -> Response {
+fn limited(req: &mut Request) -> Answer {
     let limit = env_number("RATE_LIMIT", 5);
     let window_ms = env_number("RATE_WINDOW_MS", 10_000).max(1);
-    let session = match session_id(req) {
-        Ok(id) => id,
-        Err(answer) => return answer,
-    };
+    let session = session_id(req)?;
     let now_ms = req
         .received()
         .duration_since(std::time::UNIX_EPOCH)
@@ -77,49 +72,42 @@ fn limited(req: &mut Request) -> Response {
     let key = format!("rate:{session}:{window}");
     // The first request of a window creates its counter with a TTL, so old
     // windows clean themselves up.
-    let used = store::set_if_absent(&key, "0", Some(Duration::from_millis(window_ms)))
-        .and_then(|_| store::increment(&key, 1));
-    match used {
-        Ok(used) if used <= i64::try_from(limit).unwrap_or(i64::MAX) => {
-            Response::json(&json!({ "allowed": true, "used": used, "limit": limit }))
-        }
-        Ok(used) => {
-            let retry_after_s = ((window + 1) * window_ms - now_ms).div_ceil(1000);
-            Response::json(&json!({ "allowed": false, "used": used, "limit": limit }))
-                .with_status(429)
-                .with_header("retry-after", retry_after_s.to_string())
-        }
-        Err(error) => store_failure(&error),
+    store::set_if_absent(&key, "0", Some(Duration::from_millis(window_ms)))?;
+    let used = store::increment(&key, 1)?;
+    if used <= i64::try_from(limit).unwrap_or(i64::MAX) {
+        return Ok(Response::json(
+            &json!({ "allowed": true, "used": used, "limit": limit }),
+        ));
     }
+    let retry_after_s = ((window + 1) * window_ms - now_ms).div_ceil(1000);
+    Ok(
+        Response::json(&json!({ "allowed": false, "used": used, "limit": limit }))
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .with_header("retry-after", retry_after_s.to_string()),
+    )
 }
 
-fn claim(req: &mut Request) -> Response {
+fn claim(req: &mut Request) -> Answer {
     let name = req.param("name").unwrap_or_default().to_owned();
-    let session = match session_id(req) {
-        Ok(id) => id,
-        Err(answer) => return answer,
-    };
+    let session = session_id(req)?;
     let key = format!("claim:{name}");
-    match store::set_if_absent(&key, &session, None) {
-        Ok(true) => Response::json(&json!({ "name": name, "claimed": true })).with_status(201),
-        Ok(false) => match store::get(&key) {
-            Ok(owner) if owner.as_deref() == Some(session.as_str()) => {
-                Response::json(&json!({ "name": name, "claimed": true }))
-            }
-            Ok(_) => Response::json(&json!({ "name": name, "claimed": false })).with_status(409),
-            Err(error) => store_failure(&error),
-        },
-        Err(error) => store_failure(&error),
+    if store::set_if_absent(&key, &session, None)? {
+        return Ok(Response::json(&json!({ "name": name, "claimed": true }))
+            .with_status(StatusCode::CREATED));
     }
+    let mine = store::get(&key)?.as_deref() == Some(session.as_str());
+    let status = if mine {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok(Response::json(&json!({ "name": name, "claimed": mine })).with_status(status))
 }
 
 const MOTD_KEY: &str = "motd";
 
-fn read_motd(_: &mut Request) -> Response {
-    match store::get(MOTD_KEY) {
-        Ok(text) => Response::json(&json!({ "text": text })),
-        Err(error) => store_failure(&error),
-    }
+fn read_motd(_: &mut Request) -> Result<Json<serde_json::Value>, store::StoreError> {
+    Ok(Json(json!({ "text": store::get(MOTD_KEY)? })))
 }
 
 /// `PUT /motd` body: the message being replaced (null: none yet) and the new one.
@@ -129,38 +117,34 @@ struct MotdChange {
     text: String,
 }
 
-fn write_motd(req: &mut Request) -> Response {
+fn write_motd(req: &mut Request) -> Answer {
     let Ok(change) = req.json::<MotdChange>() else {
-        return Response::text("expected {\"expected\": string or null, \"text\": string}")
-            .with_status(400);
+        return Ok(
+            Response::text("expected {\"expected\": string or null, \"text\": string}")
+                .with_status(StatusCode::BAD_REQUEST),
+        );
     };
     let swapped = store::compare_and_swap(
         MOTD_KEY,
         change.expected.as_deref(),
         Some(&change.text),
         None,
-    );
-    match swapped {
-        Ok(true) => Response::json(&json!({ "text": change.text })),
-        // Someone else changed it first: say what it is now, to retry from.
-        Ok(false) => match store::get(MOTD_KEY) {
-            Ok(text) => Response::json(&json!({ "text": text })).with_status(409),
-            Err(error) => store_failure(&error),
-        },
-        Err(error) => store_failure(&error),
+    )?;
+    if swapped {
+        return Ok(Response::json(&json!({ "text": change.text })));
     }
+    // Someone else changed it first: say what it is now, to retry from.
+    let text = store::get(MOTD_KEY)?;
+    Ok(Response::json(&json!({ "text": text })).with_status(StatusCode::CONFLICT))
 }
 
 /// This request's session id, saving a new session so its cookie is sent.
-fn session_id(req: &mut Request) -> Result<String, Response> {
+fn session_id(req: &mut Request) -> Result<String, SessionError> {
     let session = req.session();
     // Changes the session only on a first visit (setting an equal value is
     // no change), which is when its cookie must be sent.
-    session.set("seen", true);
-    session.id().map(str::to_owned).map_err(|error| {
-        eprintln!("counter-app: {error}");
-        Response::text("internal server error").with_status(500)
-    })
+    session.insert("seen", &true)?;
+    Ok(session.id()?.to_owned())
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -168,17 +152,6 @@ fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
-}
-
-/// 503 while the store is unreachable (try again), 500 for anything else.
-fn store_failure(error: &StoreError) -> Response {
-    eprintln!("counter-app: {error}");
-    match error {
-        StoreError::Unavailable(_) | StoreError::Full => {
-            Response::text("store unavailable").with_status(503)
-        }
-        _ => Response::text("internal server error").with_status(500),
-    }
 }
 
 wasmhost_sdk::export_app!(app);

@@ -20,12 +20,13 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub use cookie::{SameSite, SessionCookie};
-pub use signature::{sign, unsign};
+pub(crate) use signature::{sign, unsign};
 
 use crate::store::{self, StoreError};
 use crate::{Request, Response};
@@ -178,6 +179,22 @@ pub enum SessionError {
     Detached,
     /// The OS random number generator failed.
     Random(String),
+    /// A field holds JSON that is not the type asked for.
+    Decode {
+        /// The field's name.
+        field: String,
+        /// What serde said.
+        reason: String,
+    },
+    /// A value could not be serialized to JSON (a map with non-string keys, say).
+    Encode {
+        /// The field's name.
+        field: String,
+        /// What serde said.
+        reason: String,
+    },
+    /// The field name is express-session's own (`cookie`).
+    Reserved(String),
 }
 
 impl fmt::Display for SessionError {
@@ -187,6 +204,18 @@ impl fmt::Display for SessionError {
             SessionError::NotFound => f.write_str("session not found in the store"),
             SessionError::Detached => f.write_str("sessions are not enabled on this app"),
             SessionError::Random(why) => write!(f, "cannot generate a session id: {why}"),
+            SessionError::Decode { field, reason } => {
+                write!(
+                    f,
+                    "session field {field:?} is not of the type asked for: {reason}"
+                )
+            }
+            SessionError::Encode { field, reason } => {
+                write!(f, "cannot store session field {field:?} as JSON: {reason}")
+            }
+            SessionError::Reserved(field) => {
+                write!(f, "session field {field:?} is express-session's own")
+            }
         }
     }
 }
@@ -262,31 +291,52 @@ impl Session {
         Ok(&self.id)
     }
 
-    /// The value of field `key`, decoded; none if absent or of another type.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.data
-            .get(key)
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+    /// The value of field `key` decoded as a `T`; none if there is no such
+    /// field, an error if it holds something that is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        match self.data.get(key) {
+            Some(raw) => {
+                serde_json::from_str(raw.get())
+                    .map(Some)
+                    .map_err(|e| SessionError::Decode {
+                        field: key.to_owned(),
+                        reason: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
     }
 
     /// The JSON value of field `key`.
     pub fn get_value(&self, key: &str) -> Option<Value> {
-        self.get(key)
+        self.get(key).ok().flatten()
     }
 
-    /// Sets field `key`. The name `cookie` is express-session's own and is
-    /// ignored here; use [`Session::cookie_mut`].
-    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+    /// Sets field `key` to `value` serialized as JSON (any `Serialize`: a
+    /// number, a string, a `#[derive(Serialize)]` struct). The name `cookie`
+    /// is express-session's own: use [`Session::cookie_mut`].
+    pub fn insert<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), SessionError> {
         if key == "cookie" {
-            return;
+            return Err(SessionError::Reserved(key.to_owned()));
         }
-        // A `Value` always serializes (its map keys are strings).
-        let Ok(raw) = serde_json::value::to_raw_value(&value.into()) else {
-            return;
-        };
+        let raw = serde_json::value::to_raw_value(value).map_err(|e| SessionError::Encode {
+            field: key.to_owned(),
+            reason: e.to_string(),
+        })?;
         if self.data.insert(key, raw) {
             self.mark_changed();
         }
+        Ok(())
+    }
+
+    /// Sets field `key` to a JSON value. Like [`Session::insert`], for a
+    /// value that is already a `serde_json::Value` (which always serializes).
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        let _ = self.insert(key, &value.into());
     }
 
     /// Removes field `key`, returning its value.
@@ -612,7 +662,7 @@ impl SessionLayer {
             eprintln!(
                 "wasmhost-sdk: refusing to serve sessions: a session secret (SessionOptions::new or also_accept) is empty"
             );
-            return Err(Response::text("internal server error").with_status(500));
+            return Err(crate::into_response::internal_error());
         }
         let cookie_id =
             cookie::find(request.header_values("cookie"), &options.name).and_then(|value| {
@@ -688,7 +738,7 @@ impl SessionLayer {
             && let Err(error) = session.id()
         {
             eprintln!("wasmhost-sdk: {error}");
-            return Response::text("internal server error").with_status(500);
+            return crate::into_response::internal_error();
         }
         // A known session that need not be saved is touched: its TTL renewed.
         let stored = if should_save {
@@ -733,9 +783,10 @@ fn store_failure(error: &StoreError) -> Response {
     eprintln!("wasmhost-sdk: session store: {error}");
     match error {
         StoreError::Unavailable(_) | StoreError::Full => {
-            Response::text("session store unavailable").with_status(503)
+            Response::text("session store unavailable")
+                .with_status(crate::StatusCode::SERVICE_UNAVAILABLE)
         }
-        _ => Response::text("internal server error").with_status(500),
+        _ => crate::into_response::internal_error(),
     }
 }
 
@@ -776,9 +827,16 @@ mod tests {
             .expect("fields after the cookie")
             .1;
         assert_eq!(rest, r#":{"b":[1,2.5,"x"],"a":null},"foo":"bar","n":7}"#);
-        assert_eq!(session.get::<String>("foo").as_deref(), Some("bar"));
-        assert_eq!(session.get::<u32>("n"), Some(7));
-        assert_eq!(session.get::<u32>("foo"), None, "a field of another type");
+        assert_eq!(
+            session.get::<String>("foo").unwrap().as_deref(),
+            Some("bar")
+        );
+        assert_eq!(session.get::<u32>("n").unwrap(), Some(7));
+        assert_eq!(session.get::<u32>("missing").unwrap(), None);
+        assert!(
+            matches!(session.get::<u32>("foo"), Err(SessionError::Decode { .. })),
+            "a field of another type is an error, not None"
+        );
     }
 
     #[test]
@@ -789,7 +847,24 @@ mod tests {
         assert!(!session.is_modified());
         session.set("foo", "baz");
         assert!(session.is_modified());
-        assert_eq!(session.get::<String>("foo").as_deref(), Some("baz"));
+        assert_eq!(
+            session.get::<String>("foo").unwrap().as_deref(),
+            Some("baz")
+        );
+        assert!(matches!(
+            session.insert("cookie", &1),
+            Err(SessionError::Reserved(_))
+        ));
+        #[derive(serde::Serialize)]
+        struct Cart {
+            items: u32,
+        }
+        let mut other = stored(NODE_SESSION);
+        other.insert("cart", &Cart { items: 2 }).unwrap();
+        assert_eq!(
+            other.get_value("cart"),
+            Some(serde_json::json!({"items": 2}))
+        );
         session.set("new", serde_json::json!({"k": [true]}));
         assert!(
             session

@@ -1,0 +1,148 @@
+//! What a handler may return: anything that is [`IntoResponse`], as in axum.
+//! A handler can so use `?` on store and session operations: their errors
+//! answer with the statuses the session layer uses (503 while the store is
+//! unreachable or full, 500 otherwise), logged to the guest's stderr.
+
+use serde::Serialize;
+
+use crate::session::SessionError;
+use crate::store::StoreError;
+use crate::{Response, StatusCode};
+
+/// Turns a handler's return value into the response sent.
+pub trait IntoResponse {
+    /// The response for `self`.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+/// A plain-text `200`.
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+/// A plain-text `200`.
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+/// An empty response with this status.
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+/// `T`'s response with another status.
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+/// The response of whichever it is, so handlers can use `?`.
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(ok) => ok.into_response(),
+            Err(error) => error.into_response(),
+        }
+    }
+}
+
+/// A value sent as JSON: `200` with `application/json`, as express's `res.json`.
+///
+/// ```
+/// use wasmhost_sdk::{IntoResponse, Json, StatusCode};
+///
+/// let created = (StatusCode::CREATED, Json(serde_json::json!({ "id": 7 })));
+/// let response = created.into_response();
+/// assert_eq!(response.status(), StatusCode::CREATED);
+/// assert_eq!(response.body(), br#"{"id":7}"#);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        Response::json(&self.0)
+    }
+}
+
+/// 503 while the store is unreachable or full (try again later), 500 for
+/// anything else; the error goes to the guest's stderr, not to the client.
+impl IntoResponse for StoreError {
+    fn into_response(self) -> Response {
+        eprintln!("wasmhost-sdk: store: {self}");
+        match self {
+            StoreError::Unavailable(_) | StoreError::Full => {
+                Response::text("store unavailable").with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => internal_error(),
+        }
+    }
+}
+
+/// A store failure as [`StoreError`] answers it; anything else is a 500.
+impl IntoResponse for SessionError {
+    fn into_response(self) -> Response {
+        match self {
+            SessionError::Store(error) => error.into_response(),
+            other => {
+                eprintln!("wasmhost-sdk: session: {other}");
+                internal_error()
+            }
+        }
+    }
+}
+
+pub(crate) fn internal_error() -> Response {
+    Response::text("internal server error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_answer_with_their_side() {
+        let ok: Result<&'static str, StoreError> = Ok("fine");
+        assert_eq!(ok.into_response().status(), StatusCode::OK);
+        let down: Result<&'static str, StoreError> = Err(StoreError::Unavailable("x".into()));
+        assert_eq!(
+            down.into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let bad: Result<&'static str, SessionError> = Err(SessionError::NotFound);
+        assert_eq!(
+            bad.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let full: Result<&'static str, SessionError> = Err(SessionError::Store(StoreError::Full));
+        assert_eq!(
+            full.into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn a_status_pair_and_json_compose() {
+        let response = (StatusCode::CONFLICT, Json([1, 2])).into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(response.body(), b"[1,2]");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(StatusCode::NO_CONTENT.into_response().body(), b"");
+    }
+}
