@@ -31,6 +31,8 @@
 //!
 //! The raw WIT bindings are an implementation detail; guest code never needs them.
 
+#![deny(missing_docs)]
+
 mod app;
 mod into_response;
 mod request;

@@ -155,6 +155,7 @@ impl Request {
         nul_pairs(self.head.headers(&self.packed))
     }
 
+    /// The body, as received (empty if there was none).
     pub fn body(&self) -> &[u8] {
         &self.body
     }

@@ -29,8 +29,11 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// The `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
+    /// Sent only with requests from the cookie's own site.
     Strict,
+    /// Also sent when the user follows a link to the site.
     Lax,
+    /// Sent with cross-site requests too (browsers then require `Secure`).
     None,
 }
 
@@ -89,6 +92,8 @@ fn latest_date() -> SystemTime {
 
 /// The `cookie` object of a stored session, field for field as express-session
 /// writes it: `{"originalMaxAge":900000,"expires":"…Z","httpOnly":true,"path":"/"}`.
+/// A session's cookie, as express-session stores it in the session's
+/// `cookie` object and sends it in `Set-Cookie`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCookie {
@@ -96,6 +101,7 @@ pub struct SessionCookie {
     /// browser-session cookie.
     #[serde(default, deserialize_with = "max_age")]
     pub original_max_age: Option<u64>,
+    /// The `Partitioned` attribute (CHIPS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitioned: Option<bool>,
     /// `low`, `medium` or `high`.
@@ -104,14 +110,19 @@ pub struct SessionCookie {
     /// When the cookie (and the stored session) expire.
     #[serde(default, with = "iso_date")]
     pub expires: Option<SystemTime>,
+    /// The `Secure` attribute: sent only over HTTPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure: Option<bool>,
+    /// The `HttpOnly` attribute: hidden from the page's scripts.
     #[serde(default = "yes")]
     pub http_only: bool,
+    /// The `Domain` attribute; none: the host that set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The `Path` attribute: the cookie is sent for paths under it.
     #[serde(default = "root")]
     pub path: String,
+    /// The `SameSite` attribute.
     #[serde(
         default,
         deserialize_with = "same_site",
