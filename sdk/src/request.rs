@@ -11,7 +11,7 @@ use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::Session;
 use wasmhost_wire::{Packer, RequestHead, packed_len};
 
-use crate::text::{nul_pairs, split_byte, split_once_byte};
+use crate::text::{find_byte, nul_pairs, split_byte, split_once_byte};
 
 /// One HTTP request.
 pub struct Request {
@@ -36,14 +36,17 @@ impl Request {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Self {
-        let target = path_with_query.into();
+        let mut target: String = path_with_query.into();
+        if find_byte(&target, 0).is_some() {
+            target = target.replace('\0', "\x7f");
+        }
         let len = headers
             .iter()
             .map(|(name, value)| packed_len(name, value))
             .sum();
         let mut packer = Packer::request(&target, len);
         for (name, value) in &headers {
-            packer.push(name, value);
+            packer.push_escaped(name, value);
         }
         let packed = packer.finish();
         let received_ms = SystemTime::now()

@@ -33,15 +33,16 @@ pub const NUL: u8 = 0;
 /// What a NUL inside a field becomes.
 pub const ESCAPED_NUL: char = '\x7f';
 
-/// Builds a packed request head or header list in one allocation.
+/// Builds a packed request head or header list in one allocation, from a
+/// target and fields that hold no NUL (the host's, from hyper).
 #[derive(Debug, Default, Clone)]
 pub struct Packer {
     packed: String,
 }
 
 impl Packer {
-    /// A request head for `target`, with room for `headers_len` more bytes
-    /// of headers (the sum of `name.len() + value.len() + 2`).
+    /// A request head for `target` (which holds no NUL), with room for
+    /// `headers_len` more bytes of headers (the sum of [`packed_len`]).
     pub fn request(target: &str, headers_len: usize) -> Packer {
         // The path is empty: no target at all, or only a query.
         let root = target.is_empty() || target.starts_with('?');
@@ -49,8 +50,14 @@ impl Packer {
         if root {
             packed.push('/');
         }
-        push_field(&mut packed, target);
+        push_clean(&mut packed, target);
         Packer { packed }
+    }
+
+    /// Appends one header a guest (or a test) wrote, a NUL in it escaped.
+    pub fn push_escaped(&mut self, name: &str, value: &str) {
+        push_field(&mut self.packed, name);
+        push_field(&mut self.packed, value);
     }
 
     /// A header list with room for `capacity` bytes.
@@ -60,10 +67,12 @@ impl Packer {
         }
     }
 
-    /// Appends one header.
+    /// Appends one header whose name and value hold no NUL, as hyper's
+    /// header names and values cannot (text that may hold one goes through
+    /// [`push_field`] instead).
     pub fn push(&mut self, name: &str, value: &str) {
-        push_field(&mut self.packed, name);
-        push_field(&mut self.packed, value);
+        push_clean(&mut self.packed, name);
+        push_clean(&mut self.packed, value);
     }
 
     /// The packed string.
@@ -77,7 +86,15 @@ pub const fn packed_len(name: &str, value: &str) -> usize {
     name.len() + value.len() + 2
 }
 
-/// Appends `field` and its NUL to `packed`, a NUL inside it escaped to DEL.
+/// Appends `field`, which holds no NUL, and its NUL to `packed`.
+fn push_clean(packed: &mut String, field: &str) {
+    debug_assert!(find_byte(field, NUL).is_none(), "a NUL in {field:?}");
+    packed.push_str(field);
+    packed.push('\0');
+}
+
+/// Appends `field` and its NUL to `packed`, a NUL inside it escaped to DEL:
+/// for fields a guest wrote.
 pub fn push_field(packed: &mut String, field: &str) {
     if find_byte(field, NUL).is_some() {
         for c in field.chars() {
@@ -295,9 +312,9 @@ mod tests {
 
     #[test]
     fn a_nul_in_a_field_cannot_add_a_field() {
-        let mut packer = Packer::headers(0);
-        packer.push("x-echo", "1\0set-cookie\0evil=1");
-        let packed = packer.finish();
+        let mut packed = String::new();
+        push_field(&mut packed, "x-echo");
+        push_field(&mut packed, "1\0set-cookie\0evil=1");
         assert_eq!(
             fields(&packed).collect::<Vec<_>>(),
             vec![("x-echo", "1\x7fset-cookie\x7fevil=1")]

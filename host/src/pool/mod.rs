@@ -114,7 +114,6 @@ pub struct Pool {
     guest: GuestApp,
     slots: Box<[Slot]>,
     line: Line,
-    clocks: Arc<CallClocks>,
     recycle_after: Option<u64>,
     /// The home task of the next connection.
     next_home: AtomicUsize,
@@ -150,7 +149,6 @@ enum Taken {
 /// documentation for the order of what making and dropping it do.
 struct Lease<'a> {
     slot: &'a Slot,
-    clocks: &'a CallClocks,
     /// None once the call took it, until it is given back.
     instance: Option<Instance>,
     _permit: Permit<'a>,
@@ -163,7 +161,7 @@ impl Drop for Lease<'_> {
             None => Parked::Lost,
         };
         *self.slot.lock() = parked;
-        self.clocks.stop(self.slot.id());
+        self.slot.clocks().stop(self.slot.id());
         // `_permit` is dropped after this: the instance is free first.
     }
 }
@@ -171,6 +169,11 @@ impl Drop for Lease<'_> {
 impl Slot {
     fn id(&self) -> usize {
         self.context.id as usize
+    }
+
+    /// The clocks every task shares; this slot's is [`Slot::id`]'s.
+    fn clocks(&self) -> &CallClocks {
+        &self.context.clocks
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Parked> {
@@ -227,7 +230,6 @@ impl Pool {
             guest,
             slots: slots.into_boxed_slice(),
             line: Line::new(count, settings.max_pending, settings.queue_timeout),
-            clocks,
             recycle_after: settings.recycle_after,
             next_home: AtomicUsize::new(0),
             _watchdog: watchdog,
@@ -246,6 +248,7 @@ impl Pool {
         };
         let mut lease = self.lease(home, permit);
         let task = lease.slot.id();
+        let clocks = lease.slot.clocks();
         let mut instance = match lease.instance.take() {
             Some(instance) => instance,
             None => match self.replace(lease.slot, Replacement::Lost).await {
@@ -259,7 +262,7 @@ impl Pool {
         let result = tokio::select! {
             biased;
             result = instance.handle(request) => result,
-            () = self.clocks.overdue(task) => Err(CallError::Timeout(self.clocks.timeout())),
+            () = clocks.overdue(task) => Err(CallError::Timeout(clocks.timeout())),
         };
         lease.slot.stats.served.fetch_add(1, Ordering::Relaxed);
         match result {
@@ -300,10 +303,9 @@ impl Pool {
         loop {
             let slot = &self.slots[id];
             if let Some(taken) = slot.take() {
-                self.clocks.start(id);
+                slot.clocks().start(id);
                 return Lease {
                     slot,
-                    clocks: &self.clocks,
                     instance: match taken {
                         Taken::Ready(instance) => Some(instance),
                         Taken::Lost => None,

@@ -181,7 +181,7 @@ impl fmt::Debug for StoreUrl {
 }
 
 /// `redis://user:secret@host` as `redis://user:***@host`.
-pub fn redact_password(url: &str) -> String {
+fn redact_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];

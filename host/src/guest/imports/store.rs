@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use crate::guest::bindings::wasmhost::app::store;
 use crate::guest::state::TaskState;
-use crate::store::{Backend, StoreError};
+use crate::store::{Backend, SharedStore, StoreError};
 
 impl TaskState {
+    fn store(&self) -> &SharedStore {
+        &self.context.app.store
+    }
+
     /// The store key for the guest's `key`.
     fn key(&self, key: String) -> String {
         let prefix = &self.context.app.store_prefix;
@@ -40,11 +44,8 @@ fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {
 
 impl store::Host for TaskState {
     async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .read(&key)
+        self.store()
+            .read(&self.key(key))
             .await
             .map_err(|e| self.error(e))
     }
@@ -55,21 +56,15 @@ impl store::Host for TaskState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<(), store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .set(key, value, ttl(ttl_ms))
+        self.store()
+            .set(self.key(key), value, ttl(ttl_ms))
             .await
             .map_err(|e| self.error(e))
     }
 
     async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .remove(&key)
+        self.store()
+            .remove(&self.key(key))
             .await
             .map_err(|e| self.error(e))
     }
@@ -79,11 +74,8 @@ impl store::Host for TaskState {
         key: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .touch(&key, ttl(ttl_ms))
+        self.store()
+            .touch(&self.key(key), ttl(ttl_ms))
             .await
             .map_err(|e| self.error(e))
     }
@@ -94,11 +86,8 @@ impl store::Host for TaskState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .set_if_absent(key, value, ttl(ttl_ms))
+        self.store()
+            .set_if_absent(self.key(key), value, ttl(ttl_ms))
             .await
             .map_err(|e| self.error(e))
     }
@@ -110,21 +99,15 @@ impl store::Host for TaskState {
         new: Option<String>,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .compare_and_swap(key, expected, new, ttl(ttl_ms))
+        self.store()
+            .compare_and_swap(self.key(key), expected, new, ttl(ttl_ms))
             .await
             .map_err(|e| self.error(e))
     }
 
     async fn store_increment(&mut self, key: String, delta: i64) -> Result<i64, store::StoreError> {
-        let key = self.key(key);
-        self.context
-            .app
-            .store
-            .increment(key, delta)
+        self.store()
+            .increment(self.key(key), delta)
             .await
             .map_err(|e| self.error(e))
     }
