@@ -31,6 +31,43 @@ enum Segment {
 }
 
 /// A guest web app: its routes and, if enabled, its sessions.
+///
+/// Build it with [`App::new`], add routes with [`App::get`], [`App::post`],
+/// [`App::put`], [`App::patch`], [`App::delete`], [`App::any`] or
+/// [`App::route`], turn on sessions with [`App::sessions`], and export the
+/// function that builds it with [`crate::export_app!`].
+///
+/// A route's path is matched segment by segment against the request's path
+/// (without the query); a segment written `:name` matches any one segment,
+/// which the handler reads, percent-decoded, with [`Request::param`]. Empty
+/// segments are ignored, so `/users/` matches `/users`. Routes are tried in
+/// the order they were added and the first match wins; a request no route
+/// matches is answered `404` with `Cannot GET /path`, as express does. A
+/// `HEAD` request no route claims runs the `GET` route for its path: the host
+/// sends that response's headers and no body.
+///
+/// ```
+/// use wasmhost_sdk::{App, Json, Request, Response, StatusCode};
+///
+/// fn app() -> App {
+///     App::new()
+///         .get("/", |_| "home")
+///         .get("/users/:id", |req| {
+///             Response::text(format!("user {}", req.param("id").unwrap_or("")))
+///         })
+///         .post("/users", |_| (StatusCode::CREATED, Json(serde_json::json!({ "id": 7 }))))
+/// }
+///
+/// // Routing is plain Rust: it runs natively too, e.g. in a unit test.
+/// let app = app();
+/// let response = app.handle(Request::new("GET", "/users/42", Vec::new(), Vec::new()));
+/// assert_eq!(response.body(), b"user 42");
+/// let response = app.handle(Request::new("POST", "/users", Vec::new(), Vec::new()));
+/// assert_eq!(response.status(), StatusCode::CREATED);
+/// let response = app.handle(Request::new("GET", "/nowhere", Vec::new(), Vec::new()));
+/// assert_eq!(response.status(), StatusCode::NOT_FOUND);
+/// assert_eq!(response.body(), b"Cannot GET /nowhere");
+/// ```
 #[derive(Default)]
 pub struct App {
     routes: Vec<Route>,
@@ -38,12 +75,45 @@ pub struct App {
 }
 
 impl App {
-    /// An app without routes or sessions.
+    /// An app without routes or sessions: it answers every request `404`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Request, StatusCode};
+    ///
+    /// let app = App::new();
+    /// let response = app.handle(Request::new("GET", "/", Vec::new(), Vec::new()));
+    /// assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    /// ```
     pub fn new() -> Self {
         App::default()
     }
 
     /// Gives every request a session, as `app.use(session(options))` does.
+    ///
+    /// Before a handler runs, the request's session is loaded from the store
+    /// (a new, empty one if the cookie is missing, unsigned, tampered with or
+    /// unknown); handlers use it through [`Request::session`]. After the
+    /// handler, the session is saved or its TTL renewed and the cookie set, as
+    /// [`SessionOptions`] say. Only requests whose path starts with the
+    /// cookie's path ([`SessionOptions::path`], `/` by default) get a session.
+    /// While the store is unavailable or full, requests that need it are
+    /// answered `503`; an empty secret answers every request with sessions `500`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmhost_sdk::{App, Request, SessionError, SessionOptions};
+    ///
+    /// fn app() -> App {
+    ///     let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "dev only".to_owned());
+    ///     App::new()
+    ///         .sessions(SessionOptions::new(secret).max_age(Duration::from_secs(15 * 60)))
+    ///         .get("/", |req: &mut Request| -> Result<String, SessionError> {
+    ///             let name = req.session().get::<String>("name")?;
+    ///             Ok(format!("hello {}", name.as_deref().unwrap_or("stranger")))
+    ///         })
+    /// }
+    /// # let _ = app;
+    /// ```
     pub fn sessions(mut self, options: SessionOptions) -> Self {
         self.sessions = Some(SessionLayer::new(options));
         self
@@ -52,6 +122,28 @@ impl App {
     /// Routes `method` requests for `path` to `handler`, which returns
     /// anything [`IntoResponse`]: a [`Response`], a `Result` of two such
     /// (so `?` works), `(StatusCode, T)`, [`crate::Json`], text.
+    ///
+    /// `method` is upper-cased here, then matched exactly; use this for
+    /// methods without a method of their own (`OPTIONS`, `PURGE`...). The path
+    /// may hold `:name` segments, read with [`Request::param`]. A handler is a
+    /// function or closure `Fn(&mut Request) -> impl IntoResponse`; a closure
+    /// that uses `?` needs its types written out, as below.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Request, Response, StatusCode};
+    ///
+    /// let app = App::new()
+    ///     .route("purge", "/cache/:key", |req: &mut Request| -> Result<Response, StatusCode> {
+    ///         let key = req.param("key").ok_or(StatusCode::BAD_REQUEST)?;
+    ///         Ok(Response::text(format!("purged {key}")))
+    ///     })
+    ///     .route("OPTIONS", "/cache/:key", |_| {
+    ///         Response::new(StatusCode::NO_CONTENT).with_header("allow", "GET, PURGE, OPTIONS")
+    ///     });
+    ///
+    /// let response = app.handle(Request::new("PURGE", "/cache/home", Vec::new(), Vec::new()));
+    /// assert_eq!(response.body(), b"purged home");
+    /// ```
     pub fn route<H, R>(self, method: &str, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -80,6 +172,25 @@ impl App {
     }
 
     /// Routes `GET` (and so `HEAD`) requests for `path`.
+    ///
+    /// A `HEAD` request for the path runs this handler too (unless a route
+    /// for `HEAD` itself matches first); the host sends the response's
+    /// headers, `content-length` included, and no body.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Json, Request};
+    ///
+    /// let app = App::new()
+    ///     .get("/", |_| "home")
+    ///     .get("/hello/:name", |req| format!("Hello, {}!", req.param("name").unwrap_or("you")))
+    ///     .get("/api/status", |_| Json(serde_json::json!({ "ok": true })));
+    ///
+    /// let response = app.handle(Request::new("GET", "/hello/Ada%20L", Vec::new(), Vec::new()));
+    /// assert_eq!(response.body(), b"Hello, Ada L!");
+    /// // HEAD is answered by the GET route (the host drops the body).
+    /// let response = app.handle(Request::new("HEAD", "/api/status", Vec::new(), Vec::new()));
+    /// assert_eq!(response.status(), 200);
+    /// ```
     pub fn get<H, R>(self, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -89,6 +200,26 @@ impl App {
     }
 
     /// Routes `POST` requests for `path`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Json, Request, StatusCode};
+    ///
+    /// #[derive(serde::Deserialize, serde::Serialize)]
+    /// struct Todo {
+    ///     title: String,
+    /// }
+    ///
+    /// fn create(req: &mut Request) -> Result<(StatusCode, Json<Todo>), (StatusCode, String)> {
+    ///     let todo: Todo = req.json().map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    ///     Ok((StatusCode::CREATED, Json(todo)))
+    /// }
+    ///
+    /// let app = App::new().post("/todos", create);
+    /// let body = br#"{"title":"write docs"}"#.to_vec();
+    /// let response = app.handle(Request::new("POST", "/todos", Vec::new(), body));
+    /// assert_eq!(response.status(), StatusCode::CREATED);
+    /// assert_eq!(response.body(), br#"{"title":"write docs"}"#);
+    /// ```
     pub fn post<H, R>(self, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -98,6 +229,20 @@ impl App {
     }
 
     /// Routes `PUT` requests for `path`.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::store::{self, StoreError};
+    /// use wasmhost_sdk::{App, Request, StatusCode};
+    ///
+    /// fn save_note(req: &mut Request) -> Result<StatusCode, StoreError> {
+    ///     let key = format!("note:{}", req.param("id").unwrap_or_default());
+    ///     store::set(&key, &String::from_utf8_lossy(req.body()), None)?;
+    ///     Ok(StatusCode::NO_CONTENT)
+    /// }
+    ///
+    /// let app = App::new().put("/notes/:id", save_note);
+    /// # let _ = app;
+    /// ```
     pub fn put<H, R>(self, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -107,6 +252,16 @@ impl App {
     }
 
     /// Routes `PATCH` requests for `path`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Request};
+    ///
+    /// let app = App::new().patch("/profile", |req| {
+    ///     format!("{} bytes of changes", req.body().len())
+    /// });
+    /// let response = app.handle(Request::new("PATCH", "/profile", Vec::new(), b"{}".to_vec()));
+    /// assert_eq!(response.body(), b"2 bytes of changes");
+    /// ```
     pub fn patch<H, R>(self, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -116,6 +271,19 @@ impl App {
     }
 
     /// Routes `DELETE` requests for `path`.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::store::{self, StoreError};
+    /// use wasmhost_sdk::{App, Request, StatusCode};
+    ///
+    /// fn delete_note(req: &mut Request) -> Result<StatusCode, StoreError> {
+    ///     store::remove(&format!("note:{}", req.param("id").unwrap_or_default()))?;
+    ///     Ok(StatusCode::NO_CONTENT)
+    /// }
+    ///
+    /// let app = App::new().delete("/notes/:id", delete_note);
+    /// # let _ = app;
+    /// ```
     pub fn delete<H, R>(self, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -124,7 +292,24 @@ impl App {
         self.route("DELETE", path, handler)
     }
 
-    /// Routes requests of every method for `path`.
+    /// Routes requests of every method for `path`; the handler can tell them
+    /// apart with [`Request::method`]. Routes are tried in order, so an `any`
+    /// route added after a `get` for the same path takes only what the `get`
+    /// does not.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Request, StatusCode};
+    ///
+    /// let app = App::new()
+    ///     .get("/resource", |_| "the resource")
+    ///     .any("/resource", |req| {
+    ///         (StatusCode::METHOD_NOT_ALLOWED, format!("{} not allowed", req.method()))
+    ///     });
+    ///
+    /// let response = app.handle(Request::new("DELETE", "/resource", Vec::new(), Vec::new()));
+    /// assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    /// assert_eq!(response.body(), b"DELETE not allowed");
+    /// ```
     pub fn any<H, R>(self, path: &str, handler: H) -> Self
     where
         H: Fn(&mut Request) -> R + 'static,
@@ -133,7 +318,24 @@ impl App {
         self.add(None, path, handler)
     }
 
-    /// Runs one request through sessions and the router.
+    /// Runs one request through sessions and the router, and returns the
+    /// response. [`crate::export_app!`] calls it for every request; call it
+    /// yourself to unit-test routes natively (`cargo test`), for routes that
+    /// make no host call (the store, [`crate::task_id`], sessions that are
+    /// saved: off wasm those panic).
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Request, StatusCode};
+    ///
+    /// let app = App::new().get("/search", |req| {
+    ///     format!("results for {}", req.query_param("q").unwrap_or_default())
+    /// });
+    /// let request = Request::new("GET", "/search?q=rust+wasm", Vec::new(), Vec::new());
+    /// let response = app.handle(request);
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// assert_eq!(response.body(), b"results for rust wasm");
+    /// assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    /// ```
     pub fn handle(&self, mut request: Request) -> Response {
         let Some(layer) = self
             .sessions

@@ -9,12 +9,67 @@ use crate::session::SessionError;
 use crate::store::StoreError;
 use crate::{Response, StatusCode};
 
-/// Turns a handler's return value into the response sent.
+/// Turns a handler's return value into the response sent, as in axum.
+///
+/// A handler may return any type that implements it:
+///
+/// | return value | response |
+/// |---|---|
+/// | [`Response`] | itself |
+/// | `String`, `&'static str` | `200`, `text/plain; charset=utf-8` |
+/// | [`Json<T>`] | `200`, the value as JSON ([`Response::json`]) |
+/// | [`StatusCode`] | that status, empty body |
+/// | `(StatusCode, T)` | `T`'s response with that status |
+/// | `Result<T, E>` | `T`'s or `E`'s, so handlers use `?` |
+/// | [`StoreError`] | `503` if the store is unavailable or full, else `500` (logged) |
+/// | [`SessionError`] | as its [`StoreError`], else `500` (logged) |
+///
+/// Implement it for your own error type to answer errors your way and keep
+/// using `?`:
+///
+/// ```
+/// use wasmhost_sdk::store::StoreError;
+/// use wasmhost_sdk::{IntoResponse, Response, StatusCode};
+///
+/// enum AppError {
+///     BadRequest(String),
+///     Store(StoreError),
+/// }
+///
+/// impl From<StoreError> for AppError {
+///     fn from(error: StoreError) -> Self {
+///         AppError::Store(error)
+///     }
+/// }
+///
+/// impl IntoResponse for AppError {
+///     fn into_response(self) -> Response {
+///         match self {
+///             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+///             // 503 or 500, as the SDK answers a store error.
+///             AppError::Store(error) => error.into_response(),
+///         }
+///     }
+/// }
+///
+/// let answer: Result<&'static str, AppError> = Err(AppError::BadRequest("no name".into()));
+/// assert_eq!(answer.into_response().status(), StatusCode::BAD_REQUEST);
+/// # let _ = AppError::Store(StoreError::Full);
+/// ```
 pub trait IntoResponse {
     /// The response for `self`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{IntoResponse, StatusCode};
+    ///
+    /// let response = (StatusCode::ACCEPTED, "queued").into_response();
+    /// assert_eq!(response.status(), StatusCode::ACCEPTED);
+    /// assert_eq!(response.body(), b"queued");
+    /// ```
     fn into_response(self) -> Response;
 }
 
+/// The response itself.
 impl IntoResponse for Response {
     fn into_response(self) -> Response {
         self
@@ -61,6 +116,11 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 
 /// A value sent as JSON: `200` with `application/json`, as express's `res.json`.
 ///
+/// Wrap any `serde::Serialize` value (a `#[derive(Serialize)]` struct, a
+/// `serde_json::json!` value, a `Vec`...) and return it from a handler; pair
+/// it with a [`StatusCode`] for another status. To read JSON from a request,
+/// see [`crate::Request::json`].
+///
 /// ```
 /// use wasmhost_sdk::{IntoResponse, Json, StatusCode};
 ///
@@ -70,8 +130,12 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 /// assert_eq!(response.body(), br#"{"id":7}"#);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Json<T>(pub T);
+pub struct Json<T>(
+    /// The value sent.
+    pub T,
+);
 
+/// [`Response::json`] of the value.
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         Response::json(&self.0)

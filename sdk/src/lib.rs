@@ -1,7 +1,7 @@
 //! The wasmhost guest SDK: write a web app in Rust, compile it to a
 //! `wasm32-wasip2` component, run it with `wasmhost --tasks N app.wasm`.
 //!
-//! ```no_run
+//! ```no_run,standalone_crate
 //! use wasmhost_sdk::{App, Json, Request, SessionError, SessionOptions};
 //!
 //! fn app() -> App {
@@ -19,16 +19,47 @@
 //! wasmhost_sdk::export_app!(app);
 //! ```
 //!
+//! A guest is a `cdylib` crate that depends on this one; build and run it with
+//!
+//! ```sh
+//! cargo build --release --target wasm32-wasip2
+//! wasmhost --tasks 5 target/wasm32-wasip2/release/my_app.wasm
+//! ```
+//!
 //! What it owns:
 //! - [`App`] and its router: method + path (with `:param` segments) to handler.
 //! - [`Request`] and [`Response`]: the HTTP types handlers see, with JSON helpers;
 //!   handlers return anything [`IntoResponse`] (a `Result` too, so `?` works),
 //!   with [`StatusCode`] (the `http` crate's) and [`Json`].
-//! - [`store`]: typed access to the store every task shares.
+//! - [`store`]: typed access to the store every task shares, with atomic
+//!   operations ([`store::set_if_absent`], [`store::compare_and_swap`],
+//!   [`store::increment`]).
 //! - [`session`]: express-session's sessions, cookie and stored format included,
 //!   so a Node app on the same store and secret shares sessions with yours.
 //! - [`task_id`] and [`task_count`]: which task runs this request.
+//! - [`export_app!`]: exports the app from the guest crate.
 //!
+//! # How a guest runs
+//!
+//! The host runs `--tasks N` instances of the component, each with its own
+//! memory, kept from one request to the next. The function given to
+//! [`export_app!`] builds the [`App`] once per instance, on its first request;
+//! a `static` or `thread_local!` in the guest lives as long as the instance
+//! and is seen by that task only. State every task must see belongs in the
+//! [`store`] (sessions live there too). An instance that traps (a panic, say)
+//! or runs past the host's limits is replaced by a fresh one, and its request
+//! answered `500` or `504`.
+//!
+//! The guest's environment holds only the variables given with `--env` and
+//! `--env-file` (read them with [`std::env::var`]), and what it prints with
+//! `println!` and `eprintln!` goes to the host's log, tagged with the task.
+//!
+//! Host calls (the store, sessions that reach the store, [`task_id`]) work
+//! only inside `wasmhost`: built for another target, as in `cargo test`, they
+//! panic. Routing, requests, responses and JSON are plain Rust and can be
+//! unit-tested natively with [`App::handle`] and [`Request::new`].
+//!
+//! The guide in the repository (`docs/guide.md`) walks through all of this.
 //! The raw WIT bindings are an implementation detail; guest code never needs them.
 
 #![deny(missing_docs)]
@@ -42,6 +73,10 @@ pub mod store;
 mod text;
 
 pub use app::App;
+/// An HTTP status code, the `http` crate's: `StatusCode::OK`,
+/// `StatusCode::CREATED`, `StatusCode::NOT_FOUND`... A handler can return one
+/// by itself (an empty response) or paired with a body, as
+/// `(StatusCode::CREATED, Json(value))`.
 pub use http::StatusCode;
 pub use into_response::{IntoResponse, Json};
 pub use request::Request;
@@ -77,17 +112,59 @@ fn task() -> (u32, u32) {
 }
 
 /// This task's id, `0..task_count()`, like JXcore's `process.threadId`.
+///
+/// A task keeps its id for as long as the host runs, also when its instance
+/// is replaced. The host is asked once per instance; later calls are free.
+/// Only a guest running in `wasmhost` can call it (off wasm it panics).
+///
+/// ```no_run
+/// use wasmhost_sdk::{App, Json, task_count, task_id};
+///
+/// fn app() -> App {
+///     App::new().get("/whoami", |_| {
+///         Json(serde_json::json!({ "task": task_id(), "of": task_count() }))
+///     })
+/// }
+/// ```
 pub fn task_id() -> u32 {
     task().0
 }
 
-/// How many tasks the host runs.
+/// How many tasks the host runs: its `--tasks` option.
+///
+/// Only a guest running in `wasmhost` can call it (off wasm it panics).
+///
+/// ```no_run
+/// use wasmhost_sdk::{task_count, task_id};
+///
+/// // Split work between the tasks: this one takes every `task_count()`th job.
+/// let mine: Vec<u32> = (0..100).filter(|job| job % task_count() == task_id()).collect();
+/// # let _ = mine;
+/// ```
 pub fn task_count() -> u32 {
     task().1
 }
 
 /// Exports an app from this crate. Give it a function that builds the
 /// [`App`]; it runs once per instance, on the first request.
+///
+/// Write it once in a guest crate (a `cdylib` built for `wasm32-wasip2`),
+/// at the top level of its `lib.rs`. The argument is the path of a function
+/// `fn() -> App` (not a closure). The app it builds serves every later request
+/// of that instance; an instance that is replaced (after a trap, say) builds
+/// it again, so keep the function free of effects that must happen only once
+/// (for those, use [`store::set_if_absent`]).
+///
+/// ```no_run,standalone_crate
+/// use wasmhost_sdk::{App, Response};
+///
+/// fn app() -> App {
+///     let greeting = std::env::var("GREETING").unwrap_or_else(|_| "Hello".to_owned());
+///     App::new().get("/", move |_| Response::text(format!("{greeting}, world!")))
+/// }
+///
+/// wasmhost_sdk::export_app!(app);
+/// ```
 #[macro_export]
 macro_rules! export_app {
     ($build:path) => {

@@ -13,7 +13,32 @@ use wasmhost_wire::{Packer, RequestHead, packed_len};
 
 use crate::text::{find_byte, nul_pairs, split_byte, split_once_byte};
 
-/// One HTTP request.
+/// One HTTP request, as a handler sees it: `&mut Request`.
+///
+/// It gives the method, the path and query, route parameters, headers, the
+/// body (as bytes or parsed JSON), when the host received it and, with
+/// [`crate::App::sessions`], its [`Session`]. Header names are matched
+/// whatever their case.
+///
+/// ```
+/// use wasmhost_sdk::{App, Request, Response};
+///
+/// fn show(req: &mut Request) -> Response {
+///     Response::text(format!(
+///         "{} {} id={} page={} agent={}",
+///         req.method(),
+///         req.path(),
+///         req.param("id").unwrap_or("?"),
+///         req.query_param("page").unwrap_or_else(|| "1".to_owned()),
+///         req.header("user-agent").unwrap_or("unknown"),
+///     ))
+/// }
+///
+/// let app = App::new().get("/items/:id", show);
+/// let headers = vec![("User-Agent".to_owned(), "curl/8".to_owned())];
+/// let response = app.handle(Request::new("GET", "/items/9?page=2", headers, Vec::new()));
+/// assert_eq!(response.body(), b"GET /items/9 id=9 page=2 agent=curl/8");
+/// ```
 pub struct Request {
     method: Cow<'static, str>,
     /// The target and headers in the wire format (`wasmhost-wire`).
@@ -28,8 +53,26 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request built by hand, e.g. in a guest's own unit tests. Header
-    /// names are matched case-insensitively.
+    /// A request built by hand, e.g. in a guest's own unit tests, to pass
+    /// to [`crate::App::handle`]. `path_with_query` is the request target as
+    /// on the request line (`/search?q=a+b`); header names are matched
+    /// case-insensitively. Its [`Request::received`] time is now.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let request = Request::new(
+    ///     "POST",
+    ///     "/api/todos?draft=1",
+    ///     vec![("Content-Type".to_owned(), "application/json".to_owned())],
+    ///     br#"{"title":"test"}"#.to_vec(),
+    /// );
+    /// assert_eq!(request.method(), "POST");
+    /// assert_eq!(request.path(), "/api/todos");
+    /// assert_eq!(request.query(), Some("draft=1"));
+    /// assert_eq!(request.header("content-type"), Some("application/json"));
+    /// assert_eq!(request.body(), br#"{"title":"test"}"#);
+    /// ```
     pub fn new(
         method: impl Into<String>,
         path_with_query: impl Into<String>,
@@ -98,12 +141,30 @@ impl Request {
     }
 
     /// When the host received the request (millisecond precision). Sessions
-    /// use it as "now", which saves a clock call per request.
+    /// use it as "now", which saves a clock call per request; handlers can
+    /// too (for a rate limit's time window, say).
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let request = Request::new("GET", "/", Vec::new(), Vec::new());
+    /// let now_ms = request.received().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    /// let window = now_ms / 10_000; // which 10-second window this request falls in
+    /// # let _ = window;
+    /// ```
     pub fn received(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.received_ms)
     }
 
-    /// The method, e.g. `GET`.
+    /// The method, e.g. `GET`, as the client sent it.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let request = Request::new("DELETE", "/x", Vec::new(), Vec::new());
+    /// assert_eq!(request.method(), "DELETE");
+    /// ```
     pub fn method(&self) -> &str {
         &self.method
     }
@@ -114,16 +175,46 @@ impl Request {
     }
 
     /// The path without the query, as sent (not percent-decoded).
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let request = Request::new("GET", "/files/a%20b.txt?download", Vec::new(), Vec::new());
+    /// assert_eq!(request.path(), "/files/a%20b.txt");
+    /// ```
     pub fn path(&self) -> &str {
         self.head.path(&self.packed)
     }
 
-    /// The raw query string after `?`, if any.
+    /// The raw query string after `?`, if any (not percent-decoded); see
+    /// [`Request::query_param`] for one parameter, decoded.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let request = Request::new("GET", "/search?q=a+b&page=2", Vec::new(), Vec::new());
+    /// assert_eq!(request.query(), Some("q=a+b&page=2"));
+    /// let request = Request::new("GET", "/search", Vec::new(), Vec::new());
+    /// assert_eq!(request.query(), None);
+    /// ```
     pub fn query(&self) -> Option<&str> {
         self.head.query(&self.packed)
     }
 
-    /// The first query parameter called `name`, percent-decoded (`+` is a space).
+    /// The first query parameter called `name`, percent-decoded (`+` is a
+    /// space); `Some("")` for a name without a value, none if it is absent.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let target = "/search?q=caf%C3%A9+au+lait&all";
+    /// let request = Request::new("GET", target, Vec::new(), Vec::new());
+    /// assert_eq!(request.query_param("q").as_deref(), Some("café au lait"));
+    /// assert_eq!(request.query_param("all").as_deref(), Some(""));
+    /// assert_eq!(request.query_param("page"), None);
+    /// let page: u32 = request.query_param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    /// assert_eq!(page, 1);
+    /// ```
     pub fn query_param(&self, name: &str) -> Option<String> {
         split_byte(self.query()?, b'&').find_map(|pair| {
             let (key, value) = split_once_byte(pair, b'=').unwrap_or((pair, ""));
@@ -131,7 +222,19 @@ impl Request {
         })
     }
 
-    /// The route parameter `name` (from a `:name` segment), decoded.
+    /// The route parameter `name` (from a `:name` segment of the route that
+    /// matched), percent-decoded; none if the route has no such segment.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, Request};
+    ///
+    /// let app = App::new().get("/users/:user/posts/:post", |req| {
+    ///     format!("{} wrote {}", req.param("user").unwrap_or(""), req.param("post").unwrap_or(""))
+    /// });
+    /// let request = Request::new("GET", "/users/ada/posts/notes%201", Vec::new(), Vec::new());
+    /// let response = app.handle(request);
+    /// assert_eq!(response.body(), b"ada wrote notes 1");
+    /// ```
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
@@ -140,30 +243,96 @@ impl Request {
     }
 
     /// The first value of header `name`, whatever its case.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+    /// let request = Request::new("GET", "/", headers, Vec::new());
+    /// assert_eq!(request.header("accept"), Some("application/json"));
+    /// assert_eq!(request.header("authorization"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value)
     }
 
-    /// Every value of header `name`, in order.
+    /// Every value of header `name` (whatever its case), in the order
+    /// received: a header sent several times has several values.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let headers = vec![
+    ///     ("x-forwarded-for".to_owned(), "10.0.0.1".to_owned()),
+    ///     ("X-Forwarded-For".to_owned(), "10.0.0.2".to_owned()),
+    /// ];
+    /// let request = Request::new("GET", "/", headers, Vec::new());
+    /// let hops: Vec<&str> = request.header_values("x-forwarded-for").collect();
+    /// assert_eq!(hops, ["10.0.0.1", "10.0.0.2"]);
+    /// ```
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers()
             .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value)
     }
 
-    /// All headers as (name, value), in the order received.
+    /// All headers as (name, value), in the order received. Names from the
+    /// host are in lower case.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let headers = vec![
+    ///     ("host".to_owned(), "example.com".to_owned()),
+    ///     ("accept".to_owned(), "*/*".to_owned()),
+    /// ];
+    /// let request = Request::new("GET", "/", headers, Vec::new());
+    /// for (name, value) in request.headers() {
+    ///     println!("{name}: {value}");
+    /// }
+    /// assert_eq!(request.headers().count(), 2);
+    /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         nul_pairs(self.head.headers(&self.packed))
     }
 
-    /// The body, as received (empty if there was none).
+    /// The body, as received (empty if there was none). The host refuses
+    /// bodies over `--max-body` (1 MiB by default) with `413` before the
+    /// guest sees them.
+    ///
+    /// ```
+    /// use wasmhost_sdk::Request;
+    ///
+    /// let request = Request::new("POST", "/echo", Vec::new(), b"hello".to_vec());
+    /// assert_eq!(request.body(), b"hello");
+    /// assert_eq!(String::from_utf8_lossy(request.body()), "hello");
+    /// ```
     pub fn body(&self) -> &[u8] {
         &self.body
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON into any `Deserialize` type (the
+    /// `content-type` header is not checked). A body that is not such JSON is
+    /// an error, which a handler usually answers `400`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{Request, StatusCode};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Login {
+    ///     user: String,
+    /// }
+    ///
+    /// let request = Request::new("POST", "/login", Vec::new(), br#"{"user":"ada"}"#.to_vec());
+    /// let login: Login = request.json().unwrap();
+    /// assert_eq!(login.user, "ada");
+    ///
+    /// let bad = Request::new("POST", "/login", Vec::new(), b"not json".to_vec());
+    /// let answer = bad.json::<Login>().map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()));
+    /// assert!(answer.is_err());
+    /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.body)
     }
@@ -171,7 +340,22 @@ impl Request {
     /// This request's session, as `req.session` in express-session.
     ///
     /// Without [`crate::App::sessions`] the session is a detached one that is
-    /// never stored: enable sessions on the app to keep anything in it.
+    /// never stored: enable sessions on the app to keep anything in it. See
+    /// [`Session`] for what it offers.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{App, Request, SessionError, SessionOptions};
+    ///
+    /// fn cart(req: &mut Request) -> Result<String, SessionError> {
+    ///     let session = req.session();
+    ///     let items = session.get::<u32>("items")?.unwrap_or(0) + 1;
+    ///     session.insert("items", &items)?;
+    ///     Ok(format!("{items} items in your cart"))
+    /// }
+    ///
+    /// let app = App::new().sessions(SessionOptions::new("a secret")).post("/cart", cart);
+    /// # let _ = app;
+    /// ```
     pub fn session(&mut self) -> &mut Session {
         self.session.get_or_insert_with(Session::detached)
     }

@@ -26,14 +26,25 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'(')
     .remove(b')');
 
-/// The `SameSite` attribute.
+/// The session cookie's `SameSite` attribute: whether browsers send the
+/// cookie with requests that come from other sites. Set it with
+/// [`crate::SessionOptions::same_site`]; without it the attribute is not sent
+/// and browsers treat the cookie as `Lax`.
+///
+/// ```
+/// use wasmhost_sdk::{SameSite, SessionOptions};
+///
+/// let options = SessionOptions::new("a secret").same_site(SameSite::Lax);
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
     /// Sent only with requests from the cookie's own site.
     Strict,
     /// Also sent when the user follows a link to the site.
     Lax,
-    /// Sent with cross-site requests too (browsers then require `Secure`).
+    /// Sent with cross-site requests too (browsers then require `Secure`,
+    /// see [`crate::SessionOptions::secure`]).
     None,
 }
 
@@ -90,10 +101,40 @@ fn latest_date() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)
 }
 
-/// The `cookie` object of a stored session, field for field as express-session
-/// writes it: `{"originalMaxAge":900000,"expires":"…Z","httpOnly":true,"path":"/"}`.
 /// A session's cookie, as express-session stores it in the session's
 /// `cookie` object and sends it in `Set-Cookie`.
+///
+/// Stored field for field as express-session writes it:
+/// `{"originalMaxAge":900000,"expires":"…Z","httpOnly":true,"path":"/"}`.
+/// Each session starts with the cookie [`crate::SessionOptions`] describe; a
+/// handler reads it with [`Session::cookie`](crate::Session::cookie()) and
+/// changes it for one session with [`crate::Session::cookie_mut`] (a longer
+/// [`original_max_age`](SessionCookie::original_max_age) for "remember me",
+/// say).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use wasmhost_sdk::session::SessionCookie;
+///
+/// let mut cookie = SessionCookie {
+///     original_max_age: Some(60_000),
+///     partitioned: None,
+///     priority: None,
+///     expires: None,
+///     secure: None,
+///     http_only: true,
+///     domain: None,
+///     path: "/".to_owned(),
+///     same_site: None,
+/// };
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+/// cookie.reset_max_age(now);
+/// assert_eq!(cookie.remaining(now), Some(Duration::from_secs(60)));
+/// assert_eq!(
+///     cookie.set_cookie("sid", "s:abc.sig"),
+///     "sid=s%3Aabc.sig; Path=/; Expires=Mon, 12 Jan 1970 13:47:40 GMT; HttpOnly"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCookie {
@@ -104,10 +145,14 @@ pub struct SessionCookie {
     /// The `Partitioned` attribute (CHIPS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitioned: Option<bool>,
-    /// `low`, `medium` or `high`.
+    /// The `Priority` attribute: `low`, `medium` or `high`, in any case;
+    /// anything else is not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
-    /// When the cookie (and the stored session) expire.
+    /// When the cookie (and the stored session) expire; none for a
+    /// browser-session cookie. Computed from
+    /// [`original_max_age`](SessionCookie::original_max_age) by
+    /// [`SessionCookie::reset_max_age`] when the session is saved or touched.
     #[serde(default, with = "iso_date")]
     pub expires: Option<SystemTime>,
     /// The `Secure` attribute: sent only over HTTPS.
@@ -140,7 +185,24 @@ fn root() -> String {
 }
 
 impl SessionCookie {
-    /// Restarts the max age from `now`, as express-session's `touch` does.
+    /// Restarts the max age from `now`, as express-session's `touch` does:
+    /// [`expires`](SessionCookie::expires) becomes `now` +
+    /// [`original_max_age`](SessionCookie::original_max_age) (none without
+    /// one; at most the end of year 9999).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use wasmhost_sdk::session::SessionCookie;
+    ///
+    /// # let mut cookie = SessionCookie {
+    /// #     original_max_age: None, partitioned: None, priority: None, expires: None,
+    /// #     secure: None, http_only: true, domain: None, path: "/".to_owned(), same_site: None,
+    /// # };
+    /// cookie.original_max_age = Some(15 * 60 * 1000);
+    /// let now = SystemTime::now();
+    /// cookie.reset_max_age(now);
+    /// assert_eq!(cookie.expires, Some(now + Duration::from_secs(15 * 60)));
+    /// ```
     pub fn reset_max_age(&mut self, now: SystemTime) {
         self.expires = self.original_max_age.map(|ms| {
             let latest = latest_date();
@@ -149,14 +211,53 @@ impl SessionCookie {
         });
     }
 
-    /// How long the cookie has left at `now`; none if it has no expiry.
+    /// How long the cookie has left at `now` (zero once it has expired);
+    /// none if it has no expiry.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use wasmhost_sdk::session::SessionCookie;
+    ///
+    /// # let mut cookie = SessionCookie {
+    /// #     original_max_age: None, partitioned: None, priority: None, expires: None,
+    /// #     secure: None, http_only: true, domain: None, path: "/".to_owned(), same_site: None,
+    /// # };
+    /// let now = SystemTime::now();
+    /// assert_eq!(cookie.remaining(now), None);
+    /// cookie.expires = Some(now + Duration::from_secs(90));
+    /// assert_eq!(cookie.remaining(now), Some(Duration::from_secs(90)));
+    /// assert_eq!(cookie.remaining(now + Duration::from_secs(120)), Some(Duration::ZERO));
+    /// ```
     pub fn remaining(&self, now: SystemTime) -> Option<Duration> {
         self.expires
             .map(|expires| expires.duration_since(now).unwrap_or(Duration::ZERO))
     }
 
     /// The `Set-Cookie` value for cookie `name` holding `value`, attributes in
-    /// the order the `cookie` npm package writes them.
+    /// the order the `cookie` npm package writes them. The value is
+    /// URL-encoded as `encodeURIComponent` does. The session layer sends it
+    /// for you; this is for a guest that wants to see or test it.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SameSite;
+    /// use wasmhost_sdk::session::SessionCookie;
+    ///
+    /// let cookie = SessionCookie {
+    ///     original_max_age: None,
+    ///     partitioned: None,
+    ///     priority: None,
+    ///     expires: None,
+    ///     secure: Some(true),
+    ///     http_only: true,
+    ///     domain: Some("example.com".to_owned()),
+    ///     path: "/".to_owned(),
+    ///     same_site: Some(SameSite::Strict),
+    /// };
+    /// assert_eq!(
+    ///     cookie.set_cookie("connect.sid", "s:id.sig"),
+    ///     "connect.sid=s%3Aid.sig; Domain=example.com; Path=/; HttpOnly; Secure; SameSite=Strict"
+    /// );
+    /// ```
     pub fn set_cookie(&self, name: &str, value: &str) -> String {
         let mut header = format!("{name}={}", utf8_percent_encode(value, URI_COMPONENT));
         if let Some(domain) = &self.domain {

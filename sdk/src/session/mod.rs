@@ -9,6 +9,48 @@
 //!
 //! A missing, unsigned, tampered or unknown cookie gives a fresh empty session,
 //! never an error page. Only an unreachable store is an error (503).
+//!
+//! Turn sessions on with [`crate::App::sessions`] and [`SessionOptions`]; in a
+//! handler, [`crate::Request::session`] gives the request's [`Session`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use wasmhost_sdk::{App, Request, Response, SessionError, SessionOptions, StatusCode};
+//!
+//! fn app() -> App {
+//!     let secret = std::env::var("SESSION_SECRET").expect("run with --env SESSION_SECRET=...");
+//!     App::new()
+//!         .sessions(
+//!             SessionOptions::new(secret)
+//!                 .max_age(Duration::from_secs(30 * 60))
+//!                 .save_uninitialized(false),
+//!         )
+//!         .post("/login/:user", login)
+//!         .get("/me", me)
+//!         .post("/logout", logout)
+//! }
+//!
+//! fn login(req: &mut Request) -> Result<Response, SessionError> {
+//!     let user = req.param("user").unwrap_or_default().to_owned();
+//!     // (check the password here)
+//!     req.session().regenerate()?; // a new id on login
+//!     req.session().insert("user", &user)?;
+//!     Ok(Response::text(format!("welcome, {user}")))
+//! }
+//!
+//! fn me(req: &mut Request) -> Result<Response, SessionError> {
+//!     Ok(match req.session().get::<String>("user")? {
+//!         Some(user) => Response::text(user),
+//!         None => Response::text("not logged in").with_status(StatusCode::UNAUTHORIZED),
+//!     })
+//! }
+//!
+//! fn logout(req: &mut Request) -> Result<StatusCode, SessionError> {
+//!     req.session().destroy()?;
+//!     Ok(StatusCode::NO_CONTENT)
+//! }
+//! # let _ = app;
+//! ```
 
 pub(crate) mod cookie;
 mod signature;
@@ -38,7 +80,44 @@ const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Bytes of randomness in a session id (32 characters of base64url).
 const ID_BYTES: usize = 24;
 
-/// The options of `session({...})` in express-session.
+/// The options of `session({...})` in express-session, given to
+/// [`crate::App::sessions`].
+///
+/// Start from [`SessionOptions::new`] with the secret and change what you
+/// need with the builder methods:
+///
+/// | method | express-session | default |
+/// |---|---|---|
+/// | [`new`](SessionOptions::new()) | `secret` | — |
+/// | [`also_accept`](SessionOptions::also_accept()) | `secret: [new, old]` | none |
+/// | [`name`](SessionOptions::name()) | `name` | `connect.sid` |
+/// | [`max_age`](SessionOptions::max_age()) | `cookie.maxAge` | none (browser-session cookie) |
+/// | [`path`](SessionOptions::path()) | `cookie.path` | `/` |
+/// | [`domain`](SessionOptions::domain()) | `cookie.domain` | none |
+/// | [`http_only`](SessionOptions::http_only()) | `cookie.httpOnly` | true |
+/// | [`secure`](SessionOptions::secure()) | `cookie.secure` | false |
+/// | [`same_site`](SessionOptions::same_site()) | `cookie.sameSite` | none |
+/// | [`resave`](SessionOptions::resave()) | `resave` | true |
+/// | [`save_uninitialized`](SessionOptions::save_uninitialized()) | `saveUninitialized` | true |
+/// | [`rolling`](SessionOptions::rolling()) | `rolling` | false |
+/// | [`trust_proxy`](SessionOptions::trust_proxy()) | `proxy` | false |
+/// | [`prefix`](SessionOptions::prefix()) | connect-redis's `prefix` | `sess:` |
+///
+/// ```
+/// use std::time::Duration;
+/// use wasmhost_sdk::{App, SameSite, SessionOptions};
+///
+/// let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "dev only".to_owned());
+/// let options = SessionOptions::new(secret)
+///     .also_accept("last year's secret")
+///     .name("sid")
+///     .max_age(Duration::from_secs(7 * 24 * 60 * 60))
+///     .same_site(SameSite::Lax)
+///     .resave(false)
+///     .save_uninitialized(false);
+/// let app = App::new().sessions(options);
+/// # let _ = app;
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     secrets: Vec<String>,
@@ -55,6 +134,19 @@ impl SessionOptions {
     /// Sessions signed with `secret`, with express-session's defaults: cookie
     /// `connect.sid`, `Path=/`, `HttpOnly`, no max age (a browser-session
     /// cookie), `resave` and `saveUninitialized` on, `rolling` off.
+    ///
+    /// The secret signs the cookie (HMAC-SHA256, as cookie-signature does):
+    /// keep it out of the code and out of the command line, in `--env-file`.
+    /// An empty secret would let anyone forge a cookie, so every request with
+    /// sessions is then answered `500`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let secret = std::env::var("SESSION_SECRET").unwrap_or_else(|_| "dev only".to_owned());
+    /// let options = SessionOptions::new(secret);
+    /// # let _ = options;
+    /// ```
     pub fn new(secret: impl Into<String>) -> Self {
         SessionOptions {
             secrets: vec![secret.into()],
@@ -79,82 +171,202 @@ impl SessionOptions {
     }
 
     /// Also accepts cookies signed with `secret` (an older one, during
-    /// rotation); new cookies are always signed with the first secret.
+    /// rotation); new cookies are always signed with the first secret. May be
+    /// called several times.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // Sign with the new secret; sessions signed with the old one still work.
+    /// let options = SessionOptions::new("secret of 2026").also_accept("secret of 2025");
+    /// # let _ = options;
+    /// ```
     pub fn also_accept(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
         self
     }
 
-    /// The cookie's name (default `connect.sid`).
+    /// The cookie's name (default `connect.sid`). Apps sharing sessions with
+    /// a Node app must use the same name.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").name("myapp.sid");
+    /// # let _ = options;
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// The store key prefix (default `sess:`, as connect-redis uses).
+    /// The store key prefix (default `sess:`, as connect-redis uses): a
+    /// session is stored under prefix + id. The host's `--store-prefix`, if
+    /// any, goes in front of it.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // Sessions under `shop-sess:<id>` (connect-redis: `prefix: "shop-sess:"`).
+    /// let options = SessionOptions::new("a secret").prefix("shop-sess:");
+    /// # let _ = options;
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// `cookie.maxAge`: how long a session lives after its last save or touch.
+    /// The cookie gets an `Expires` that far ahead and the stored session a
+    /// TTL ending then. Without it the cookie lasts until the browser closes,
+    /// and the stored session a day after its last save or touch.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").max_age(Duration::from_secs(15 * 60));
+    /// # let _ = options;
+    /// ```
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.cookie.original_max_age = Some(u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX));
         self
     }
 
-    /// `cookie.path` (default `/`).
+    /// `cookie.path` (default `/`). As in express-session, only requests
+    /// whose path starts with it get a session (the browser sends the cookie
+    /// to no others).
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // Sessions only under /app.
+    /// let options = SessionOptions::new("a secret").path("/app");
+    /// # let _ = options;
+    /// ```
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.cookie.path = path.into();
         self
     }
 
     /// `cookie.domain` (default none: the host that set it).
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // One session for example.com and all its subdomains.
+    /// let options = SessionOptions::new("a secret").domain("example.com");
+    /// # let _ = options;
+    /// ```
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.cookie.domain = Some(domain.into());
         self
     }
 
-    /// `cookie.httpOnly` (default true).
+    /// `cookie.httpOnly` (default true): the page's scripts cannot read the
+    /// cookie. Leave it on unless scripts need it.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").http_only(true);
+    /// # let _ = options;
+    /// ```
     pub fn http_only(mut self, http_only: bool) -> Self {
         self.cookie.http_only = http_only;
         self
     }
 
     /// `cookie.secure`: the cookie is only sent over HTTPS. wasmhost serves
-    /// plain HTTP, so this needs a TLS proxy in front and [`Self::trust_proxy`].
+    /// plain HTTP, so this needs a TLS proxy in front and [`Self::trust_proxy`]:
+    /// without them the cookie is never sent.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // Behind a TLS proxy that sets X-Forwarded-Proto.
+    /// let options = SessionOptions::new("a secret").secure(true).trust_proxy(true);
+    /// # let _ = options;
+    /// ```
     pub fn secure(mut self, secure: bool) -> Self {
         self.cookie.secure = Some(secure);
         self
     }
 
-    /// `cookie.sameSite`.
+    /// `cookie.sameSite` (default none: the attribute is not sent).
+    ///
+    /// ```
+    /// use wasmhost_sdk::{SameSite, SessionOptions};
+    ///
+    /// let options = SessionOptions::new("a secret").same_site(SameSite::Strict);
+    /// # let _ = options;
+    /// ```
     pub fn same_site(mut self, same_site: SameSite) -> Self {
         self.cookie.same_site = Some(same_site);
         self
     }
 
-    /// `resave`: save the session on every request, even if unchanged.
+    /// `resave`: save the session on every request, even if unchanged
+    /// (default true). With `false` an unchanged session is only touched: its
+    /// TTL is renewed and the stored JSON left alone, so a change another task
+    /// made meanwhile is not undone.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").resave(false);
+    /// # let _ = options;
+    /// ```
     pub fn resave(mut self, resave: bool) -> Self {
         self.resave = resave;
         self
     }
 
     /// `saveUninitialized`: save (and set the cookie of) a new session even if
-    /// the request did not change it.
+    /// the request did not change it (default true). With `false` visitors
+    /// get no cookie and no stored session until a handler puts something in
+    /// their session, which keeps the store small.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").save_uninitialized(false);
+    /// # let _ = options;
+    /// ```
     pub fn save_uninitialized(mut self, save: bool) -> Self {
         self.save_uninitialized = save;
         self
     }
 
-    /// `rolling`: send the cookie, with a fresh expiry, on every response.
+    /// `rolling`: send the cookie, with a fresh expiry, on every response
+    /// (default false), so a session with a [`Self::max_age`] expires that long
+    /// after the visitor's last request rather than after the last change.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // Log out after 20 idle minutes.
+    /// let options = SessionOptions::new("a secret")
+    ///     .max_age(Duration::from_secs(20 * 60))
+    ///     .rolling(true);
+    /// # let _ = options;
+    /// ```
     pub fn rolling(mut self, rolling: bool) -> Self {
         self.rolling = rolling;
         self
     }
 
     /// `proxy`: trust `X-Forwarded-Proto` to tell whether the client used
-    /// HTTPS (needed for secure cookies behind a TLS proxy).
+    /// HTTPS (needed for secure cookies behind a TLS proxy). Turn it on only
+    /// behind a proxy that sets the header, since clients can send it too.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").secure(true).trust_proxy(true);
+    /// # let _ = options;
+    /// ```
     pub fn trust_proxy(mut self, trust: bool) -> Self {
         self.trust_proxy = trust;
         self
@@ -169,13 +381,36 @@ impl SessionOptions {
 }
 
 /// Why a session operation failed.
+///
+/// As a handler's error it is [`crate::IntoResponse`]: a
+/// [`SessionError::Store`] answers as its [`StoreError`] does (`503` while the
+/// store is unavailable or full, else `500`), anything else `500`; the error
+/// goes to the guest's stderr (the host log), not to the client. A
+/// [`StoreError`] converts into it, so `?` works on store calls in a handler
+/// returning `Result<_, SessionError>`.
+///
+/// ```no_run
+/// use wasmhost_sdk::{Request, SessionError, store};
+///
+/// fn visit(req: &mut Request) -> Result<String, SessionError> {
+///     let total = store::increment("visits", 1)?; // a StoreError, converted
+///     let mine = req.session().get::<i64>("visits")?.unwrap_or(0) + 1;
+///     req.session().insert("visits", &mine)?;
+///     Ok(format!("visit {mine} of yours, {total} in all"))
+/// }
+/// # let _ = visit;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionError {
-    /// The store failed.
+    /// The store failed (see [`StoreError`]).
     Store(StoreError),
-    /// `reload` found no stored session (it expired or was destroyed).
+    /// [`Session::reload`] found no stored session (it expired or was
+    /// destroyed, or the session was never saved).
     NotFound,
-    /// The session is detached: the app has no sessions enabled.
+    /// The session is detached: the app has no sessions enabled (see
+    /// [`crate::App::sessions`]), so [`Session::regenerate`],
+    /// [`Session::destroy`], [`Session::save`] and [`Session::reload`] have
+    /// no store to work on.
     Detached,
     /// The OS random number generator failed.
     Random(String),
@@ -193,7 +428,8 @@ pub enum SessionError {
         /// What serde said.
         reason: String,
     },
-    /// The field name is express-session's own (`cookie`).
+    /// The field name is express-session's own (`cookie`): change the cookie
+    /// with [`Session::cookie_mut`] instead.
     Reserved(String),
 }
 
@@ -222,6 +458,8 @@ impl fmt::Display for SessionError {
 
 impl std::error::Error for SessionError {}
 
+/// [`SessionError::Store`], so `?` on a store call works in a handler that
+/// returns `Result<_, SessionError>`.
 impl From<StoreError> for SessionError {
     fn from(error: StoreError) -> Self {
         SessionError::Store(error)
@@ -229,6 +467,33 @@ impl From<StoreError> for SessionError {
 }
 
 /// One request's session: `req.session` in express-session.
+///
+/// Get it in a handler with [`crate::Request::session`]. Its fields are JSON
+/// values under string names, stored together as express-session stores
+/// them: read them with [`Session::get`], change them with
+/// [`Session::insert`] and [`Session::remove`]. At the end of the request
+/// the session is saved (or its TTL renewed) and its cookie sent as the
+/// [`SessionOptions`] say; [`Session::regenerate`] (on login) and
+/// [`Session::destroy`] (on logout) act on the store right away.
+///
+/// ```no_run
+/// use wasmhost_sdk::{Request, SessionError};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Default)]
+/// struct Cart {
+///     items: Vec<String>,
+/// }
+///
+/// fn add_to_cart(req: &mut Request) -> Result<String, SessionError> {
+///     let item = req.param("item").unwrap_or_default().to_owned();
+///     let session = req.session();
+///     let mut cart = session.get::<Cart>("cart")?.unwrap_or_default();
+///     cart.items.push(item);
+///     session.insert("cart", &cart)?;
+///     Ok(format!("{} items", cart.items.len()))
+/// }
+/// # let _ = add_to_cart;
+/// ```
 #[derive(Debug)]
 pub struct Session {
     id: String,
@@ -282,7 +547,19 @@ impl Session {
     }
 
     /// The session id (what the cookie carries, signed); a new session gets
-    /// its id here if it has none yet.
+    /// its id here if it has none yet (24 random bytes in base64url, as
+    /// express-session's). Asking for a new session's id counts as a change,
+    /// so the session is saved and its cookie sent.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// fn whoami(req: &mut Request) -> Result<String, SessionError> {
+    ///     let id = req.session().id()?.to_owned();
+    ///     Ok(format!("session {id}"))
+    /// }
+    /// # let _ = whoami;
+    /// ```
     pub fn id(&mut self) -> Result<&str, SessionError> {
         if self.id.is_empty() {
             self.id = new_id()?;
@@ -292,7 +569,19 @@ impl Session {
     }
 
     /// The value of field `key` decoded as a `T`; none if there is no such
-    /// field, an error if it holds something that is not a `T`.
+    /// field, an error ([`SessionError::Decode`]) if it holds something that
+    /// is not a `T`.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// fn greet(req: &mut Request) -> Result<String, SessionError> {
+    ///     let name: Option<String> = req.session().get("name")?;
+    ///     let visits = req.session().get::<u32>("visits")?.unwrap_or(0);
+    ///     Ok(format!("hello {}, visit {visits}", name.as_deref().unwrap_or("stranger")))
+    /// }
+    /// # let _ = greet;
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         match self.data.get(key) {
             Some(raw) => {
@@ -307,14 +596,43 @@ impl Session {
         }
     }
 
-    /// The JSON value of field `key`.
+    /// The JSON value of field `key`, whatever it is; none if there is no
+    /// such field.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Json, Request};
+    ///
+    /// fn dump(req: &mut Request) -> Json<serde_json::Value> {
+    ///     Json(req.session().get_value("prefs").unwrap_or(serde_json::Value::Null))
+    /// }
+    /// # let _ = dump;
+    /// ```
     pub fn get_value(&self, key: &str) -> Option<Value> {
         self.get(key).ok().flatten()
     }
 
     /// Sets field `key` to `value` serialized as JSON (any `Serialize`: a
     /// number, a string, a `#[derive(Serialize)]` struct). The name `cookie`
-    /// is express-session's own: use [`Session::cookie_mut`].
+    /// is express-session's own: use [`Session::cookie_mut`]. Setting a field
+    /// to the value it already holds is no change.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Prefs {
+    ///     theme: &'static str,
+    ///     page_size: u32,
+    /// }
+    ///
+    /// fn set_prefs(req: &mut Request) -> Result<&'static str, SessionError> {
+    ///     let session = req.session();
+    ///     session.insert("user", "ada")?;
+    ///     session.insert("prefs", &Prefs { theme: "dark", page_size: 50 })?;
+    ///     Ok("saved")
+    /// }
+    /// # let _ = set_prefs;
+    /// ```
     pub fn insert<T: Serialize + ?Sized>(
         &mut self,
         key: &str,
@@ -334,12 +652,39 @@ impl Session {
     }
 
     /// Sets field `key` to a JSON value. Like [`Session::insert`], for a
-    /// value that is already a `serde_json::Value` (which always serializes).
+    /// value that is already a `serde_json::Value` (which always serializes),
+    /// or anything that converts into one; a `cookie` field is ignored.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::Request;
+    ///
+    /// fn remember(req: &mut Request) -> &'static str {
+    ///     req.session().set("theme", "dark");
+    ///     req.session().set("seen", true);
+    ///     req.session().set("prefs", serde_json::json!({ "page_size": 50 }));
+    ///     "ok"
+    /// }
+    /// # let _ = remember;
+    /// ```
     pub fn set(&mut self, key: &str, value: impl Into<Value>) {
         let _ = self.insert(key, &value.into());
     }
 
-    /// Removes field `key`, returning its value.
+    /// Removes field `key`, returning its value (none if there was no such
+    /// field).
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::Request;
+    ///
+    /// fn take_flash(req: &mut Request) -> String {
+    ///     // A message shown once: read and removed in one go.
+    ///     match req.session().remove("flash") {
+    ///         Some(serde_json::Value::String(message)) => message,
+    ///         _ => String::new(),
+    ///     }
+    /// }
+    /// # let _ = take_flash;
+    /// ```
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let removed = self.data.remove(key)?;
         self.mark_changed();
@@ -354,23 +699,88 @@ impl Session {
     }
 
     /// The session's cookie settings and expiry.
+    ///
+    /// ```no_run
+    /// use std::time::SystemTime;
+    /// use wasmhost_sdk::Request;
+    ///
+    /// fn time_left(req: &mut Request) -> String {
+    ///     match req.session().cookie().remaining(SystemTime::now()) {
+    ///         Some(left) => format!("{} s left", left.as_secs()),
+    ///         None => "until the browser closes".to_owned(),
+    ///     }
+    /// }
+    /// # let _ = time_left;
+    /// ```
     pub fn cookie(&self) -> &SessionCookie {
         &self.cookie
     }
 
     /// Changes this session's cookie, e.g. `original_max_age` for a
-    /// "remember me" login.
+    /// "remember me" login. The new max age takes effect when the session is
+    /// saved at the end of the request (the expiry is computed from it then).
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// fn login(req: &mut Request) -> Result<&'static str, SessionError> {
+    ///     let remember = req.query_param("remember").is_some();
+    ///     let session = req.session();
+    ///     session.regenerate()?;
+    ///     session.insert("user", "ada")?;
+    ///     if remember {
+    ///         // 30 days, in milliseconds, as express-session keeps it.
+    ///         session.cookie_mut().original_max_age = Some(30 * 24 * 60 * 60 * 1000);
+    ///     }
+    ///     Ok("logged in")
+    /// }
+    /// # let _ = login;
+    /// ```
     pub fn cookie_mut(&mut self) -> &mut SessionCookie {
         &mut self.cookie
     }
 
-    /// Restarts the cookie's max age (done for you on every request).
+    /// Restarts the cookie's max age from now (done for you on every
+    /// request), as express-session's `touch`.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::Request;
+    ///
+    /// fn ping(req: &mut Request) -> &'static str {
+    ///     req.session().touch();
+    ///     "pong"
+    /// }
+    /// # let _ = ping;
+    /// ```
     pub fn touch(&mut self) {
         self.cookie.reset_max_age(SystemTime::now());
     }
 
     /// Replaces this session with a new, empty one under a new id, removing
-    /// the old one from the store (do this on login).
+    /// the old one from the store (do this on login, so an id an attacker
+    /// planted before it is worth nothing). The new session is saved and its
+    /// cookie sent at the end of the request; the fields to keep are set
+    /// after this call.
+    ///
+    /// The id changes even if removing the old session fails; the error
+    /// (a [`SessionError::Store`]) is returned after the change. Without
+    /// [`crate::App::sessions`] it is [`SessionError::Detached`].
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// fn login(req: &mut Request) -> Result<&'static str, SessionError> {
+    ///     // (check the credentials first)
+    ///     let cart: Option<serde_json::Value> = req.session().get("cart")?;
+    ///     req.session().regenerate()?;
+    ///     req.session().insert("user", "ada")?;
+    ///     if let Some(cart) = cart {
+    ///         req.session().insert("cart", &cart)?; // carried over to the new session
+    ///     }
+    ///     Ok("logged in")
+    /// }
+    /// # let _ = login;
+    /// ```
     pub fn regenerate(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         // The id changes even if the old session cannot be removed, so a
@@ -389,7 +799,19 @@ impl Session {
     }
 
     /// Removes the session from the store; nothing is saved or sent for it
-    /// at the end of this request (do this on logout).
+    /// at the end of this request (do this on logout). The browser keeps its
+    /// now unknown cookie, which gets a fresh empty session next time.
+    /// Without [`crate::App::sessions`] it is [`SessionError::Detached`].
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError, StatusCode};
+    ///
+    /// fn logout(req: &mut Request) -> Result<StatusCode, SessionError> {
+    ///     req.session().destroy()?;
+    ///     Ok(StatusCode::NO_CONTENT)
+    /// }
+    /// # let _ = logout;
+    /// ```
     pub fn destroy(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         if !self.id.is_empty() {
@@ -400,7 +822,20 @@ impl Session {
     }
 
     /// Saves the session to the store now (it is also saved for you at the
-    /// end of the request when needed).
+    /// end of the request when needed). Useful before a long operation, so
+    /// other tasks see the change at once.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// fn start_job(req: &mut Request) -> Result<&'static str, SessionError> {
+    ///     req.session().insert("job", "running")?;
+    ///     req.session().save()?; // visible to other tasks from now on
+    ///     // ... the long work ...
+    ///     Ok("started")
+    /// }
+    /// # let _ = start_job;
+    /// ```
     pub fn save(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         self.id()?;
@@ -409,7 +844,20 @@ impl Session {
         Ok(())
     }
 
-    /// Reloads the session's fields from the store.
+    /// Reloads the session's fields from the store, picking up changes other
+    /// tasks made since this request loaded it. [`SessionError::NotFound`] if
+    /// the session is not in the store (never saved, expired or destroyed).
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{Request, SessionError};
+    ///
+    /// fn poll(req: &mut Request) -> Result<String, SessionError> {
+    ///     req.session().reload()?;
+    ///     let status = req.session().get::<String>("job")?;
+    ///     Ok(status.unwrap_or_else(|| "no job".to_owned()))
+    /// }
+    /// # let _ = poll;
+    /// ```
     pub fn reload(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         if self.id.is_empty() {
