@@ -218,6 +218,29 @@ fn extras(paths: &server::Paths, args: &Args) -> Result<()> {
         }
         println!("- {label}: {:.1} ms", median(&mut times));
     }
+    // Precompiled by `wasmhost compile`: the file is only mapped, never compiled.
+    let cwasm = paths.seed_app.with_extension("cwasm");
+    let compiled = std::process::Command::new(&paths.wasmhost)
+        .arg("compile")
+        .arg(&paths.seed_app)
+        .arg("-o")
+        .arg(&cwasm)
+        .output()?;
+    anyhow::ensure!(
+        compiled.status.success(),
+        "wasmhost compile failed: {}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let server = Server::start_app(paths, &cwasm, &["--tasks", "2"])?;
+        times.push(server.startup().as_secs_f64() * 1e3);
+        server.stop()?;
+    }
+    println!(
+        "- precompiled (wasmhost compile, .cwasm): {:.1} ms",
+        median(&mut times)
+    );
 
     println!("\n## Instance replacement after a trap (host log, 200 traps)\n");
     let server = Server::start_app(paths, &paths.test_app, &["--tasks", "1"])?;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmhost::__internals::{
-    AppContext, CallClocks, CallLimits, GuestApp, Instance, Method, Request, TaskContext,
+    AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Metrics, Request,
+    TaskContext, engine,
 };
 use wasmhost::store::{Limits, MemoryStore};
 
@@ -21,16 +22,19 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let guest = GuestApp::load(app.as_ref(), true)?;
+        let guest = GuestApp::load(&engine(true)?, app.as_ref(), 1)?;
         let limits = CallLimits::default();
+        let store = MemoryStore::new(Limits::default()).into();
+        let metrics = GuestMetrics::new(&Metrics::new(1), &store);
         let context = TaskContext {
             id: 0,
             count: 1,
             app: Arc::new(AppContext {
                 env: Vec::new(),
-                store: MemoryStore::new(Limits::default()).into(),
+                store,
                 store_prefix: Arc::from(""),
                 limits,
+                metrics,
             }),
             clocks: Arc::new(CallClocks::new(1, limits.request_timeout)),
         };

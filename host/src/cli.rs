@@ -1,6 +1,7 @@
-//! The command line, parsed with clap into a [`Config`]: every flag, its
-//! `WASMHOST_*` variable and its default (the README's table lists them),
-//! and the parsing of sizes and durations.
+//! The command line, parsed with clap: serving an app ([`Cli`], filled into
+//! a [`Config`]: every flag, its `WASMHOST_*` variable and its default, as
+//! the README's table lists them), the `compile` and `new` subcommands
+//! ([`Command`]), and the parsing of sizes and durations.
 //!
 //! Everything a user can get wrong here is checked before any thread starts, so
 //! bad input ends in one clear line and a non-zero exit.
@@ -10,7 +11,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ProcessSettings, cpus};
 use crate::guest::{CallLimits, GuestLogLimits};
@@ -27,17 +28,77 @@ const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 const GIB: usize = 1024 * MIB;
 
-/// `wasmhost [OPTIONS] <APP.wasm>`
+/// `wasmhost [OPTIONS] <APP.wasm>`, `wasmhost compile ...`, `wasmhost new ...`
 #[derive(Parser)]
 #[command(
     name = "wasmhost",
     version,
-    about = "Run a WebAssembly web app on N isolated task threads that share one session store"
+    about = "Run a WebAssembly web app as N isolated tasks that share one session store",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Serving an app: the command without a subcommand.
+    #[command(flatten)]
+    pub serve: Cli,
+}
+
+/// What `wasmhost` can do besides serving an app.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Compile an app ahead of time for this wasmhost, so serving it skips
+    /// compilation (serve the .cwasm like a .wasm).
+    Compile {
+        /// The app: a WebAssembly component.
+        #[arg(value_name = "APP.wasm")]
+        app: PathBuf,
+        /// Where to write the compiled app [default: APP with the extension .cwasm].
+        #[arg(short, long, value_name = "APP.cwasm")]
+        output: Option<PathBuf>,
+    },
+    /// Write a new guest app project, ready to build and serve.
+    New {
+        /// The project's name (and directory): letters, digits, `-`, `_`.
+        name: String,
+        /// The wasmhost-sdk crate to depend on [default: the SDK this
+        /// wasmhost was built with].
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
+}
+
+/// Whether each answered request gets a line in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// `wasmhost [OPTIONS] <APP.wasm>`: serve an app.
+#[derive(Parser)]
+#[command(
+    name = "wasmhost",
+    version,
+    about = "Run a WebAssembly web app as N isolated tasks that share one session store"
 )]
 pub struct Cli {
-    /// The guest app: a WebAssembly component exporting `wasmhost:app/handler`.
-    #[arg(env = "WASMHOST_APP", value_name = "APP.wasm")]
-    pub app: PathBuf,
+    /// The guest app: a WebAssembly component exporting `wasmhost:app/handler`,
+    /// or one precompiled by `wasmhost compile`.
+    // Optional to clap's derive (a subcommand needs none), required on the
+    // command line.
+    #[arg(env = "WASMHOST_APP", value_name = "APP.wasm", required = true)]
+    pub app: Option<PathBuf>,
 
     /// Tasks: isolated, persistent instances of the app [default: one per
     /// thread; with a Redis store, 8 per thread].
@@ -185,6 +246,33 @@ pub struct Cli {
     /// After SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(env = "WASMHOST_DRAIN_TIMEOUT", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+
+    /// Serve /metrics, /healthz and /readyz on this address (never the app's).
+    #[arg(env = "WASMHOST_ADMIN_LISTEN", long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Reload the app whenever its file changes, without dropping a request
+    /// (SIGHUP reloads it too).
+    #[arg(env = "WASMHOST_WATCH", long)]
+    pub watch: bool,
+
+    /// A line in the log for every answered request.
+    #[arg(
+        env = "WASMHOST_ACCESS_LOG",
+        long,
+        value_name = "on|off",
+        default_value = "on"
+    )]
+    pub access_log: Switch,
+
+    /// How the log is written: `text` or `json` (one object per line).
+    #[arg(
+        env = "WASMHOST_LOG_FORMAT",
+        long,
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
 }
 
 /// The guest's environment: `--env-file`'s variables, then `--env`'s, a later
@@ -234,7 +322,16 @@ impl TryFrom<Cli> for Config {
     type Error = String;
 
     fn try_from(cli: Cli) -> Result<Self, String> {
+        let app = cli.app.ok_or("the app file (APP.wasm) is missing")?;
         let store = parse_store_url(&cli.store)?;
+        if let Some(admin) = cli.admin_listen
+            && admin.port() != 0
+            && admin == cli.listen
+        {
+            return Err(format!(
+                "--admin-listen {admin} is the app's address; give the admin endpoint its own"
+            ));
+        }
         let threads = cli.threads.map_or_else(cpus, |n| n.get() as usize);
         let tasks = match (cli.tasks, &store) {
             (Some(tasks), _) => tasks.get(),
@@ -244,8 +341,11 @@ impl TryFrom<Cli> for Config {
             }
         };
         Ok(Config {
-            app: cli.app,
+            app,
             listen: cli.listen,
+            admin_listen: cli.admin_listen,
+            watch: cli.watch,
+            access_log: cli.access_log == Switch::On,
             env: guest_env(cli.env, cli.env_file.as_deref())?,
             call: CallLimits {
                 request_timeout: cli.request_timeout,

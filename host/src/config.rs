@@ -26,6 +26,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
+    /// Where the admin endpoint listens, if anywhere (`--admin-listen`); the
+    /// binary binds it, as it binds `listen`.
+    pub admin_listen: Option<SocketAddr>,
+    /// Reload the app when its file changes (`--watch`).
+    pub watch: bool,
+    /// A log line per answered request (`--access-log`).
+    pub access_log: bool,
     pub call: CallLimits,
     pub pool: PoolSettings,
     pub http: HttpLimits,
@@ -53,6 +60,9 @@ impl Config {
             app: app.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             env: Vec::new(),
+            admin_listen: None,
+            watch: false,
+            access_log: true,
             call: CallLimits::default(),
             pool: PoolSettings {
                 tasks: u32::try_from(cpus).unwrap_or(u32::MAX),
@@ -83,6 +93,9 @@ impl fmt::Debug for Config {
             .field("app", &self.app)
             .field("listen", &self.listen)
             .field("env (names only)", &env_names)
+            .field("admin_listen", &self.admin_listen)
+            .field("watch", &self.watch)
+            .field("access_log", &self.access_log)
             .field("call", &self.call)
             .field("pool", &self.pool)
             .field("http", &self.http)

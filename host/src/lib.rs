@@ -13,29 +13,41 @@
 //!    until a shutdown future resolves.
 //!
 //! [`config`] gathers each layer's settings; [`cli`] fills them from the
-//! command line. The binary (`main.rs`) alone sets up logging, binds the
-//! address, watches signals and prints.
+//! command line. `metrics` holds what every layer counts, for the admin
+//! endpoint; [`scaffold`] writes new guest projects (`wasmhost new`). The
+//! binary (`main.rs`) alone sets up logging, binds the addresses, watches
+//! signals and prints.
 
 pub mod cli;
 pub mod config;
 pub(crate) mod guest;
 pub(crate) mod http;
+pub(crate) mod metrics;
 pub(crate) mod pool;
+pub mod scaffold;
 pub mod server;
 pub mod store;
 
 pub use config::Config;
+pub use guest::LoadError;
 pub use server::{Server, StartError};
+
+/// Compiles the app at `input` ahead of time for this wasmhost and writes
+/// it to `output` (`wasmhost compile`); serving `output` skips compilation.
+pub fn compile(input: &std::path::Path, output: &std::path::Path) -> Result<(), LoadError> {
+    guest::precompile(input, output)
+}
 
 /// Internals reachable from the fuzz targets (`fuzz/`) and the call-cost
 /// example only: not part of the API, and free to change with them.
 #[doc(hidden)]
 pub mod __internals {
     pub use crate::guest::{
-        AppContext, CallClocks, CallLimits, GuestApp, Instance, Method, Request, Response,
-        TaskContext,
+        AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Request,
+        Response, TaskContext, engine,
     };
     pub use crate::http::convert::{
         InvalidResponse, MAX_RESPONSE_HEADERS, from_guest, is_framing, pack_target_and_headers,
     };
+    pub use crate::metrics::Metrics;
 }

@@ -1,8 +1,10 @@
 //! The `wasmhost` binary: parse the command line, set up the log, bind the
-//! address, run the server until SIGINT or SIGTERM, and turn any error into
-//! one line on stderr and a non-zero exit.
+//! addresses, run the server until SIGINT or SIGTERM (reloading the app on
+//! SIGHUP), and turn any error into one line on stderr and a non-zero exit.
+//! `wasmhost compile` and `wasmhost new` run once and exit.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,10 +12,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder};
 use tracing_subscriber::EnvFilter;
-use wasmhost::cli::Cli;
+use wasmhost::cli::{Args, Cli, Command, LogFormat};
+use wasmhost::server::Reloader;
 use wasmhost::{Config, Server};
 
 /// Log lines held for the writer thread before new ones are dropped. Guest
@@ -27,7 +31,45 @@ const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = Args::parse();
+    let result = match args.command {
+        Some(Command::Compile { app, output }) => compile(&app, output.as_deref()),
+        Some(Command::New { name, sdk }) => new_project(&name, sdk.as_deref()),
+        None => serve(args.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!(
+                "wasmhost: error: {}",
+                format!("{error:#}").replace('\n', " ")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wasmhost compile APP.wasm [-o APP.cwasm]`.
+fn compile(app: &Path, output: Option<&Path>) -> anyhow::Result<()> {
+    let output = output.map_or_else(|| app.with_extension("cwasm"), Path::to_owned);
+    wasmhost::compile(app, &output)?;
+    println!("compiled {} to {}", app.display(), output.display());
+    Ok(())
+}
+
+/// `wasmhost new NAME [--sdk PATH]`, in the current directory.
+fn new_project(name: &str, sdk: Option<&Path>) -> anyhow::Result<()> {
+    let sdk = sdk.map_or_else(wasmhost::scaffold::default_sdk, Path::to_owned);
+    let dir = wasmhost::scaffold::new_project(Path::new("."), name, &sdk)?;
+    println!(
+        "created {}: build it with `cargo build --release` there, then see its README.md",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Serves the app `cli` names until SIGINT or SIGTERM.
+fn serve(cli: Cli) -> anyhow::Result<()> {
     // Log lines go to a writer thread, never straight to stderr from a
     // worker thread: if stderr is a pipe nobody empties, lines are dropped
     // and counted, and the tasks serve on.
@@ -37,13 +79,14 @@ fn main() -> ExitCode {
         .thread_name("log-writer")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
-    tracing_subscriber::fmt()
+    let filter = EnvFilter::try_from_env("WASMHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt()
         .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_env("WASMHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => log.json().with_ansi(false).init(),
+    }
     report_dropped_lines(dropped.clone());
     let result = Config::try_from(cli)
         .map_err(anyhow::Error::msg)
@@ -55,16 +98,7 @@ fn main() -> ExitCode {
             dropped.dropped_lines()
         );
     }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!(
-                "wasmhost: error: {}",
-                format!("{error:#}").replace('\n', " ")
-            );
-            ExitCode::FAILURE
-        }
-    }
+    result
 }
 
 /// Starts the server on `--threads` workers, prints the address once it
@@ -83,12 +117,30 @@ fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let shutdown = shutdown_signal()?;
+        let admin = match config.admin_listen {
+            Some(admin_addr) => Some(
+                tokio::net::TcpListener::bind(admin_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {admin_addr} (--admin-listen)"))?,
+            ),
+            None => None,
+        };
+        let stop = CancellationToken::new();
+        watch_signals(stop.clone(), server.reloader())?;
         println!("listening on http://{addr}");
+        if let Some(admin) = admin {
+            println!("admin on http://{}", admin.local_addr()?);
+            let serving = server.admin().serve(admin, stop.clone().cancelled_owned());
+            tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!("the admin endpoint failed: {e}");
+                }
+            });
+        }
         std::io::stdout().flush()?;
         // Serving runs on a worker, so the connections it accepts start on
         // workers' own queues.
-        tokio::spawn(server.serve(listener, shutdown))
+        tokio::spawn(server.serve(listener, stop.cancelled_owned()))
             .await
             .context("the server task failed")?
             .context("serving failed")
@@ -100,19 +152,29 @@ fn run(config: Config) -> anyhow::Result<()> {
     served
 }
 
-/// A future that resolves when SIGINT or SIGTERM arrives, logging which.
-/// The handlers are installed before it is returned, so a signal sent once
-/// `listening on` is printed is never missed.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+/// Cancels `stop` when SIGINT or SIGTERM arrives, and reloads the app on
+/// every SIGHUP. The handlers are installed before this returns, so a
+/// signal sent once `listening on` is printed is never missed.
+fn watch_signals(stop: CancellationToken, reloader: Reloader) -> anyhow::Result<()> {
     let mut terminate: Signal = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut interrupt: Signal = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(async move {
+    let mut hangup: Signal = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::spawn(async move {
         let name = tokio::select! {
             _ = terminate.recv() => "SIGTERM",
             _ = interrupt.recv() => "SIGINT",
         };
         info!("{name}: shutting down");
-    })
+        stop.cancel();
+    });
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            info!("SIGHUP: reloading the app");
+            // A failure is logged by the reloader; the old app serves on.
+            let _ = reloader.reload().await;
+        }
+    });
+    Ok(())
 }
 
 /// Logs, now and then, how many lines the log writer had to drop.

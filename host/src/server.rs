@@ -10,7 +10,19 @@
 //!
 //! One cancellation token stops the background work: the server cancels it
 //! once the drain is over (or when it is dropped), which stops the
-//! watchdog; the memory store's purge thread stops with the store.
+//! watchdog and the `--watch` loop; the memory store's purge thread stops
+//! with the store.
+//!
+//! Beside serving, a started server hands out its [`Admin`] endpoint (served
+//! on a listener of the caller's, `--admin-listen`) and a [`Reloader`] that
+//! swaps the app without dropping a request (the binary calls it on SIGHUP;
+//! `--watch` calls it when the file changes).
+
+mod admin;
+mod reload;
+
+pub use admin::Admin;
+pub use reload::{ReloadError, Reloader};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,10 +36,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::guest::{AppContext, GuestApp, LoadError};
-use crate::http::{self, HttpLimits};
+use crate::guest::{self, AppContext, GuestApp, LoadError};
+use crate::http::{self, Edge, HttpLimits};
+use crate::metrics::Metrics;
 use crate::pool::{self, Pool};
-use crate::store::{self, ConnectError};
+use crate::store::{self, ConnectError, SharedStore};
 
 /// Pause after a failed accept (e.g. out of file descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -48,8 +61,11 @@ pub enum StartError {
 
 /// A started server, ready to serve.
 pub struct Server {
-    pool: Arc<Pool>,
+    edge: Arc<Edge>,
     http: HttpLimits,
+    store: SharedStore,
+    reloader: Reloader,
+    watch: bool,
     drain_timeout: Duration,
     /// The app's file, for the log.
     app: String,
@@ -61,24 +77,58 @@ impl Server {
     /// Loads the app, opens the store and starts every task's instance.
     /// Call it on the multi-thread runtime that will serve.
     pub async fn start(config: &Config) -> Result<Server, StartError> {
-        let guest = GuestApp::load(&config.app, config.process.cache)?;
+        let engine = guest::engine(config.process.cache)?;
+        let guest = GuestApp::load(&engine, &config.app, 1)?;
         let store = store::open(&config.store).await?;
+        let metrics = Arc::new(Metrics::new(config.pool.tasks.max(1)));
         let app = AppContext {
             env: config.env.clone(),
-            store,
+            store: store.clone(),
             store_prefix: Arc::from(config.store.prefix.as_str()),
             limits: config.call,
+            metrics: guest::GuestMetrics::new(&metrics, &store),
         };
         let stop = CancellationToken::new();
-        let pool = Pool::start(guest, app, config.pool, stop.child_token()).await?;
+        let pool = Pool::start(
+            guest,
+            app,
+            config.pool,
+            Arc::clone(&metrics),
+            stop.child_token(),
+        )
+        .await?;
+        let pool = Arc::new(pool);
+        let reloader = Reloader::new(
+            config.app.clone(),
+            engine,
+            Arc::clone(&pool),
+            Arc::clone(&metrics),
+        );
         Ok(Server {
-            pool: Arc::new(pool),
+            edge: Arc::new(Edge::new(pool, metrics, config.http, config.access_log)),
             http: config.http,
+            store,
+            reloader,
+            watch: config.watch,
             drain_timeout: config.process.drain_timeout,
             app: config.app.display().to_string(),
             tasks: config.pool.tasks,
             stop,
         })
+    }
+
+    /// The admin endpoint of this server, to serve on a listener of its own.
+    pub fn admin(&self) -> Admin {
+        Admin::new(
+            Arc::clone(self.edge.pool()),
+            Arc::clone(self.edge.metrics()),
+            self.store.clone(),
+        )
+    }
+
+    /// What reloads this server's app.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Serves `listener` until `shutdown` resolves, then stops accepting
@@ -90,6 +140,9 @@ impl Server {
     ) -> std::io::Result<()> {
         let addr: SocketAddr = listener.local_addr()?;
         info!(tasks = self.tasks, %addr, "serving {}", self.app);
+        if self.watch {
+            tokio::spawn(self.reloader.clone().watch(self.stop.child_token()));
+        }
         let http = http::builder(&self.http);
         let connections = GracefulShutdown::new();
         // One permit per connection that may be open: past the limit, clients
@@ -125,7 +178,7 @@ impl Server {
                 self.drain_timeout
             );
         }
-        for (task, stats) in self.pool.stats() {
+        for (task, stats) in self.edge.pool().stats() {
             info!(
                 task,
                 served = stats.served.load(std::sync::atomic::Ordering::Relaxed),
@@ -143,17 +196,15 @@ impl Server {
         http: &http1::Builder,
         connections: &GracefulShutdown,
     ) {
-        let connection = http::serve_connection(
-            stream,
-            Arc::clone(&self.pool),
-            self.http,
-            http,
-            connections.watcher(),
-        );
+        let connection =
+            http::serve_connection(stream, Arc::clone(&self.edge), http, connections.watcher());
+        let open = self.edge.metrics().connections.clone();
+        open.inc();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 debug!("connection ended: {e}");
             }
+            open.dec();
             drop(open_slot);
         });
     }

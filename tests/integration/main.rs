@@ -4,10 +4,12 @@
 //! Redis each test starts itself. The shared harness is this package's
 //! library (`tests/harness`).
 
+mod browser;
 mod counter_app;
 mod faults;
 mod host;
 mod hostile;
+mod ops;
 mod redis_hosts;
 mod seed_app;
 mod startup;

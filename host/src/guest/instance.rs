@@ -71,6 +71,8 @@ pub struct Instance {
     app: App,
     /// Requests this instance has served.
     served: u64,
+    /// The version of the app it runs ([`GuestApp::version`]).
+    version: u64,
 }
 
 impl Instance {
@@ -87,6 +89,7 @@ impl Instance {
             store,
             app,
             served: 0,
+            version: guest.version(),
         })
     }
 
@@ -106,6 +109,11 @@ impl Instance {
     /// Requests this instance has served.
     pub fn served(&self) -> u64 {
         self.served
+    }
+
+    /// The version of the app it runs.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 }
 

@@ -20,6 +20,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
@@ -61,11 +62,13 @@ pub struct Budget {
     bytes: usize,
     /// Lines dropped in this window and not yet reported.
     dropped: u64,
+    /// Every line dropped, for the metrics.
+    dropped_total: Counter,
 }
 
 impl Budget {
     /// A fresh budget for a new instance of task `task`.
-    pub fn new(task: u32, limits: GuestLogLimits) -> Arc<Mutex<Budget>> {
+    pub fn new(task: u32, limits: GuestLogLimits, dropped_total: Counter) -> Arc<Mutex<Budget>> {
         Arc::new(Mutex::new(Budget {
             task,
             limits,
@@ -73,6 +76,7 @@ impl Budget {
             lines: 0,
             bytes: 0,
             dropped: 0,
+            dropped_total,
         }))
     }
 
@@ -89,6 +93,7 @@ impl Budget {
             || self.bytes.saturating_add(len) > self.limits.bytes_per_sec
         {
             self.dropped += 1;
+            self.dropped_total.inc();
             return false;
         }
         self.lines += 1;
@@ -272,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_long_line_is_cut_and_counted() {
-        let budget = Budget::new(0, limits(100, 1 << 20));
+        let budget = Budget::new(0, limits(100, 1 << 20), Counter::default());
         let log = GuestLog::stdout(&budget);
         log.push(&[b'x'; 40]);
         log.push(b"yy\nnext");
@@ -285,7 +290,7 @@ mod tests {
 
     #[test]
     fn lines_past_the_budget_are_dropped_and_counted_across_both_streams() {
-        let budget = Budget::new(0, limits(3, 1 << 20));
+        let budget = Budget::new(0, limits(3, 1 << 20), Counter::default());
         let (stdout, stderr) = (GuestLog::stdout(&budget), GuestLog::stderr(&budget));
         stdout.push(b"a\nb\n");
         stderr.push(b"c\nd\ne\n");
@@ -296,7 +301,7 @@ mod tests {
 
     #[test]
     fn bytes_past_the_budget_are_dropped() {
-        let budget = Budget::new(0, limits(100, 10));
+        let budget = Budget::new(0, limits(100, 10), Counter::default());
         let log = GuestLog::stdout(&budget);
         log.push(b"12345678\n1234\n12\n");
         let state = budget.lock().unwrap();
@@ -305,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_budget_refills_after_its_window() {
-        let budget = Budget::new(0, limits(1, 1 << 20));
+        let budget = Budget::new(0, limits(1, 1 << 20), Counter::default());
         let log = GuestLog::stdout(&budget);
         log.push(b"a\nb\n");
         assert_eq!(budget.lock().unwrap().dropped, 1);

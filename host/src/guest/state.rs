@@ -10,6 +10,7 @@ use super::clock::CallClocks;
 use super::limiter::MemoryLimiter;
 use super::limits::CallLimits;
 use super::log::{Budget, GuestLog};
+use crate::metrics::{Metrics, StoreOps};
 use crate::store::SharedStore;
 
 /// Most WASI resources (streams, pollables...) an instance may hold at once;
@@ -25,6 +26,25 @@ pub struct AppContext {
     /// Put in front of every store key the guest uses (`--store-prefix`).
     pub store_prefix: Arc<str>,
     pub limits: CallLimits,
+    pub metrics: GuestMetrics,
+}
+
+/// What the guest's imports count.
+pub struct GuestMetrics {
+    /// Store calls, by operation and result.
+    pub store: StoreOps,
+    /// Log lines dropped over an instance's budget.
+    pub log_dropped: prometheus_client::metrics::counter::Counter,
+}
+
+impl GuestMetrics {
+    /// The guest's handles into `metrics`, for calls to `store`.
+    pub fn new(metrics: &Metrics, store: &SharedStore) -> Self {
+        GuestMetrics {
+            store: metrics.store_ops(store.backend()),
+            log_dropped: metrics.guest_log_dropped.clone(),
+        }
+    }
 }
 
 /// Who a task is and what it shares: the same for every instance the task
@@ -49,7 +69,11 @@ pub struct TaskState {
 impl TaskState {
     /// A fresh state for a new instance of the task `context`.
     pub fn new(context: TaskContext) -> Self {
-        let log_budget = Budget::new(context.id, context.app.limits.guest_log);
+        let log_budget = Budget::new(
+            context.id,
+            context.app.limits.guest_log,
+            context.app.metrics.log_dropped.clone(),
+        );
         let wasi = WasiCtxBuilder::new()
             .envs(&context.app.env)
             .stdout(GuestLog::stdout(&log_budget))

@@ -7,8 +7,11 @@
 //! - [`respond`]: the one place outcomes become statuses, `Retry-After` and
 //!   log levels;
 //! - [`connection`] and [`timer`]: a client's socket with its idle and write
-//!   deadlines, and the header-read timer, one per connection.
+//!   deadlines, and the header-read timer, one per connection;
+//! - [`access`]: what each answered request leaves: its access-log line and
+//!   its metrics.
 
+pub mod access;
 pub mod connection;
 pub mod convert;
 pub mod respond;
@@ -27,6 +30,7 @@ use tokio::net::TcpStream;
 
 use self::connection::{Activity, ClientStream};
 use self::timer::ConnectionTimer;
+use crate::metrics::Metrics;
 use crate::pool::Pool;
 
 pub use self::convert::Body;
@@ -67,6 +71,39 @@ impl Default for HttpLimits {
     }
 }
 
+/// What every connection of a server shares: the pool that answers, the
+/// metrics that count, the limits, and whether requests are logged.
+pub struct Edge {
+    pool: Arc<Pool>,
+    metrics: Arc<Metrics>,
+    limits: HttpLimits,
+    access_log: bool,
+}
+
+impl Edge {
+    pub fn new(
+        pool: Arc<Pool>,
+        metrics: Arc<Metrics>,
+        limits: HttpLimits,
+        access_log: bool,
+    ) -> Self {
+        Edge {
+            pool,
+            metrics,
+            limits,
+            access_log,
+        }
+    }
+
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
 /// Default of `--max-connections`, and of `--max-pending`: a connection has
 /// at most one request in the line, so the line can never be longer than
 /// the connections are many, and the queue deadline is what bounds it.
@@ -81,19 +118,19 @@ pub fn builder(limits: &HttpLimits) -> http1::Builder {
 }
 
 /// Serves one accepted connection until it ends, its requests answered by
-/// `pool`; `watcher` lets a graceful shutdown finish it.
+/// `edge`'s pool; `watcher` lets a graceful shutdown finish it.
 pub fn serve_connection(
     stream: TcpStream,
-    pool: Arc<Pool>,
-    limits: HttpLimits,
+    edge: Arc<Edge>,
     http: &http1::Builder,
     watcher: Watcher,
 ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static {
     connection::tune_socket(&stream);
-    let home = pool.home_for_new_connection();
+    let home = edge.pool.home_for_new_connection();
+    let limits = edge.limits;
     let service = service_fn(move |request| {
-        let pool = Arc::clone(&pool);
-        async move { Ok::<_, Infallible>(answer(&pool, &limits, home, request).await) }
+        let edge = Arc::clone(&edge);
+        async move { Ok::<_, Infallible>(answer(&edge, home, request).await) }
     });
     // Each connection has a timer of its own (see `timer`), sharing the
     // socket's read counter for the idle timeout.
@@ -112,14 +149,21 @@ pub fn serve_connection(
 
 /// Answers one request of a connection whose home task is `home`.
 pub async fn answer(
-    pool: &Pool,
-    limits: &HttpLimits,
+    edge: &Edge,
     home: usize,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Body> {
-    let request = match convert::to_guest(request, limits.max_body, limits.body_timeout).await {
-        Ok(request) => request,
-        Err(answer) => return answer,
-    };
-    respond::respond(pool.call(home, &request).await, limits.max_response)
+    let started = access::Started::new(&request, edge.access_log);
+    let limits = &edge.limits;
+    let (response, task, waited) =
+        match convert::to_guest(request, limits.max_body, limits.body_timeout).await {
+            Ok(request) => {
+                let called = edge.pool.call(home, &request).await;
+                let response = respond::respond(called.outcome, limits.max_response);
+                (response, called.task, called.waited)
+            }
+            Err(answer) => (answer, None, false),
+        };
+    started.finish(&edge.metrics, &response, task, waited);
+    response
 }

@@ -50,11 +50,11 @@ impl Line {
         }
     }
 
-    /// A permit: at once if an instance is free, else after waiting in line,
-    /// unless the line is full.
-    pub async fn admit(&self) -> Result<Permit<'_>, Full> {
+    /// A permit, and whether it had to wait for it: at once if an instance
+    /// is free, else after waiting in line, unless the line is full.
+    pub async fn admit(&self) -> Result<(Permit<'_>, bool), Full> {
         match self.free.try_acquire() {
-            Ok(permit) => return Ok(permit),
+            Ok(permit) => return Ok((permit, false)),
             Err(TryAcquireError::Closed) => return Err(Full),
             Err(TryAcquireError::NoPermits) => {}
         }
@@ -68,13 +68,12 @@ impl Line {
         let permit = tokio::time::timeout(self.queue_timeout, self.free.acquire()).await;
         drop(in_line);
         match permit {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok((permit, true)),
             _ => Err(Full),
         }
     }
 
     /// Requests waiting for an instance now.
-    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }

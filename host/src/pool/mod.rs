@@ -16,12 +16,17 @@
 //! of a call is an [`Outcome`]; what a client sees of it is the HTTP
 //! layer's business. A failed call's instance is replaced before the task
 //! takes its next request, for a [`Replacement`] cause that is logged.
+//!
+//! A reload ([`Pool::reload`]) swaps the compiled app the pool instantiates
+//! from: a call that ends on an instance of an older version hands in a new
+//! one, and idle instances are replaced by a sweep that leases them like
+//! requests, so no request waits for, or fails because of, a reload.
 
 mod line;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -31,6 +36,7 @@ use self::line::{Line, Permit};
 use crate::guest::{
     AppContext, CallClocks, CallError, GuestApp, Instance, Request, Response, TaskContext, Watchdog,
 };
+use crate::metrics::Metrics;
 
 /// How the pool is sized and how long requests may wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,16 @@ pub struct PoolSettings {
     pub queue_timeout: Duration,
     /// Replace an instance after this many requests (`--recycle-after`).
     pub recycle_after: Option<u64>,
+}
+
+/// What became of one request given to the pool, and how it got there.
+#[derive(Debug)]
+pub struct Called {
+    pub outcome: Outcome,
+    /// The task whose instance took the call, if one did.
+    pub task: Option<usize>,
+    /// Whether the request waited in line for a free instance.
+    pub waited: bool,
 }
 
 /// What became of one request given to the pool.
@@ -72,12 +88,26 @@ pub enum Replacement {
     Lost,
     /// It served `--recycle-after` requests.
     Recycled(u64),
+    /// The app was reloaded: the instance runs an older version than this.
+    Reloaded(u64),
 }
 
 impl Replacement {
     /// Whether the replacement is routine, not a sign of a misbehaving guest.
     pub fn is_routine(&self) -> bool {
-        matches!(self, Replacement::Recycled(_))
+        matches!(self, Replacement::Recycled(_) | Replacement::Reloaded(_))
+    }
+
+    /// The cause as a metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Replacement::Failed(CallError::Timeout(_)) => "timeout",
+            Replacement::Failed(CallError::MemoryLimit(_)) => "memory",
+            Replacement::Failed(CallError::Trap(_)) => "trap",
+            Replacement::Lost => "lost",
+            Replacement::Recycled(_) => "recycled",
+            Replacement::Reloaded(_) => "reloaded",
+        }
     }
 }
 
@@ -87,6 +117,7 @@ impl fmt::Display for Replacement {
             Replacement::Failed(error) => write!(f, "guest {error}"),
             Replacement::Lost => f.write_str("the last instance was lost with its call"),
             Replacement::Recycled(limit) => write!(f, "recycled after {limit} requests"),
+            Replacement::Reloaded(version) => write!(f, "the app was reloaded (version {version})"),
         }
     }
 }
@@ -100,7 +131,7 @@ pub enum StartError {
     Watchdog(std::io::Error),
 }
 
-/// What one task has done, for the shutdown log (and, later, metrics).
+/// What one task has done, for the shutdown log.
 #[derive(Debug, Default)]
 pub struct TaskStats {
     /// Requests its instances answered, well or not.
@@ -111,12 +142,16 @@ pub struct TaskStats {
 
 /// The pool of task instances.
 pub struct Pool {
-    guest: GuestApp,
+    /// The app instances are made from; a reload swaps it.
+    guest: RwLock<Arc<GuestApp>>,
+    /// `guest`'s version, read after every call without the lock.
+    version: AtomicU64,
     slots: Box<[Slot]>,
     line: Line,
     recycle_after: Option<u64>,
     /// The home task of the next connection.
     next_home: AtomicUsize,
+    metrics: Arc<Metrics>,
     /// Bumps the epoch for slow calls; stops with the pool.
     _watchdog: Watchdog,
 }
@@ -180,6 +215,14 @@ impl Slot {
         self.parked.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The version of the instance parked here, if one is.
+    fn parked_version(&self) -> Option<u64> {
+        match &*self.lock() {
+            Parked::Ready(instance) => Some(instance.version()),
+            Parked::Leased | Parked::Lost => None,
+        }
+    }
+
     /// What the slot holds, marking it leased; none if it is leased already.
     fn take(&self) -> Option<Taken> {
         match std::mem::replace(&mut *self.lock(), Parked::Leased) {
@@ -198,6 +241,7 @@ impl Pool {
         guest: GuestApp,
         app: AppContext,
         settings: PoolSettings,
+        metrics: Arc<Metrics>,
         stop: CancellationToken,
     ) -> Result<Pool, StartError> {
         let tasks = settings.tasks.max(1);
@@ -227,11 +271,13 @@ impl Pool {
             });
         }
         Ok(Pool {
-            guest,
+            version: AtomicU64::new(guest.version()),
+            guest: RwLock::new(Arc::new(guest)),
             slots: slots.into_boxed_slice(),
             line: Line::new(count, settings.max_pending, settings.queue_timeout),
             recycle_after: settings.recycle_after,
             next_home: AtomicUsize::new(0),
+            metrics,
             _watchdog: watchdog,
         })
     }
@@ -242,11 +288,28 @@ impl Pool {
     }
 
     /// Runs `request` on the instance of task `home`, or else on any free one.
-    pub async fn call(&self, home: usize, request: &Request) -> Outcome {
-        let Ok(permit) = self.line.admit().await else {
-            return Outcome::Busy;
+    pub async fn call(&self, home: usize, request: &Request) -> Called {
+        let (permit, waited) = match self.line.admit().await {
+            Ok(admitted) => admitted,
+            Err(_) => {
+                return Called {
+                    outcome: Outcome::Busy,
+                    task: None,
+                    waited: true,
+                };
+            }
         };
         let mut lease = self.lease(home, permit);
+        let task = lease.slot.id();
+        let outcome = self.call_leased(&mut lease, request).await;
+        Called {
+            outcome,
+            task: Some(task),
+            waited,
+        }
+    }
+
+    async fn call_leased(&self, lease: &mut Lease<'_>, request: &Request) -> Outcome {
         let task = lease.slot.id();
         let clocks = lease.slot.clocks();
         let mut instance = match lease.instance.take() {
@@ -267,10 +330,18 @@ impl Pool {
         lease.slot.stats.served.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(response) => {
-                if let Some(limit) = self.recycle_after
-                    && instance.served() >= limit
-                    && let Some(fresh) =
-                        self.replace(lease.slot, Replacement::Recycled(limit)).await
+                // A reload or a recycle replaces the instance after its
+                // answer; if the new one cannot start, the old one serves on.
+                let version = self.version();
+                let cause = if instance.version() != version {
+                    Some(Replacement::Reloaded(version))
+                } else {
+                    self.recycle_after
+                        .filter(|&limit| instance.served() >= limit)
+                        .map(Replacement::Recycled)
+                };
+                if let Some(cause) = cause
+                    && let Some(fresh) = self.replace(lease.slot, cause).await
                 {
                     instance = fresh;
                 }
@@ -317,13 +388,19 @@ impl Pool {
         }
     }
 
+    /// The app instances are made from now.
+    fn guest(&self) -> Arc<GuestApp> {
+        Arc::clone(&self.guest.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// A new instance for `slot`, replacing one gone for `cause`; logged at
     /// a level that says whether the cause is routine, and counted.
     async fn replace(&self, slot: &Slot, cause: Replacement) -> Option<Instance> {
         let id = slot.id();
         let replaced = slot.stats.replaced.fetch_add(1, Ordering::Relaxed) + 1;
+        self.metrics.replaced(cause.label());
         let started = Instant::now();
-        match instantiate(&self.guest, &slot.context).await {
+        match instantiate(&self.guest(), &slot.context).await {
             Ok(instance) => {
                 let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 if cause.is_routine() {
@@ -352,6 +429,85 @@ impl Pool {
                 None
             }
         }
+    }
+
+    /// Makes `guest` the app every task serves, without failing a request
+    /// (see the module documentation). Its first instance is started on a
+    /// leased task before anything changes: if that fails, the error says
+    /// why and the old app serves on.
+    pub async fn reload(&self, guest: GuestApp) -> Result<(), String> {
+        let guest = Arc::new(guest);
+        let version = guest.version();
+        let mut lease = self.lease(0, self.admit_patiently().await);
+        let first = instantiate(&guest, &lease.slot.context)
+            .await
+            .map_err(|e| format!("{e:#}").replace('\n', " "))?;
+        *self.guest.write().unwrap_or_else(PoisonError::into_inner) = guest;
+        self.version.store(version, Ordering::Release);
+        lease.slot.stats.replaced.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .replaced(Replacement::Reloaded(version).label());
+        lease.instance = Some(first);
+        drop(lease);
+        // Idle instances of older versions; those leased now are replaced
+        // when their call ends. A few rounds, since a lease may land on
+        // another free slot than the one it was aimed at.
+        for _ in 0..3 {
+            let stale: Vec<usize> = (0..self.slots.len())
+                .filter(|&id| self.slots[id].parked_version().is_some_and(|v| v < version))
+                .collect();
+            if stale.is_empty() {
+                break;
+            }
+            for id in stale {
+                let mut lease = self.lease(id, self.admit_patiently().await);
+                let current = self.version();
+                if lease
+                    .instance
+                    .as_ref()
+                    .is_some_and(|i| i.version() < current)
+                    && let Some(fresh) = self
+                        .replace(lease.slot, Replacement::Reloaded(current))
+                        .await
+                {
+                    lease.instance = Some(fresh);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A permit for the pool's own work, waiting in line as long as it takes.
+    async fn admit_patiently(&self) -> Permit<'_> {
+        loop {
+            if let Ok((permit, _)) = self.line.admit().await {
+                return permit;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The version of the app the pool instantiates now.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// How many tasks there are.
+    pub fn tasks(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// How many tasks hold an instance (parked or in a call).
+    pub fn instances(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| !matches!(*slot.lock(), Parked::Lost))
+            .count()
+    }
+
+    /// Requests waiting for a free instance now.
+    pub fn waiting(&self) -> usize {
+        self.line.waiting()
     }
 
     /// What each task has done, by task id.

@@ -103,6 +103,25 @@ impl From<RedisStore> for SharedStore {
     }
 }
 
+impl SharedStore {
+    /// The backend's name, for metrics: `memory` or `redis`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            SharedStore::Memory(_) => "memory",
+            SharedStore::Redis(_) => "redis",
+        }
+    }
+
+    /// Whether the store answers now (for readiness checks): the memory
+    /// store always does; Redis is asked, within the store timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            SharedStore::Memory(_) => Ok(()),
+            SharedStore::Redis(store) => store.ping().await,
+        }
+    }
+}
+
 /// Runs `$call` on whichever backend `$self` is, as `$store: &impl Backend`.
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {

@@ -153,6 +153,13 @@ impl RedisStore {
         &self.address
     }
 
+    /// Whether Redis answers a PING within the store timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(&::redis::cmd("PING"), Effect::Reads)
+            .await
+            .map(drop)
+    }
+
     /// Runs one command, bounded by the store timeout.
     async fn query<T: FromRedisValue>(
         &self,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::guest::bindings::wasmhost::app::store;
 use crate::guest::state::TaskState;
+use crate::metrics::{StoreOpCounter, StoreOps};
 use crate::store::{Backend, SharedStore, StoreError};
 
 impl TaskState {
@@ -23,6 +24,29 @@ impl TaskState {
         prefixed.push_str(prefix);
         prefixed.push_str(&key);
         prefixed
+    }
+
+    fn ops(&self) -> &StoreOps {
+        &self.context.app.metrics.store
+    }
+
+    /// Counts the call in `counter`, and gives its result as the guest
+    /// should see it.
+    fn finish<T>(
+        &self,
+        counter: fn(&StoreOps) -> &StoreOpCounter,
+        result: Result<T, StoreError>,
+    ) -> Result<T, store::StoreError> {
+        counter(self.ops()).count(match &result {
+            Ok(_) => 0,
+            Err(StoreError::KeyTooLarge { .. }) => 1,
+            Err(StoreError::ValueTooLarge { .. }) => 2,
+            Err(StoreError::Full) => 3,
+            Err(StoreError::Unavailable(_)) => 4,
+            Err(StoreError::NotAnInteger) => 5,
+            Err(StoreError::NotUtf8) => 6,
+        });
+        result.map_err(|e| self.error(e))
     }
 
     /// A store error as the guest should see it: a key limit without the
@@ -44,10 +68,8 @@ fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {
 
 impl store::Host for TaskState {
     async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
-        self.store()
-            .read(&self.key(key))
-            .await
-            .map_err(|e| self.error(e))
+        let result = self.store().read(&self.key(key)).await;
+        self.finish(|ops| &ops.read, result)
     }
 
     async fn store_set(
@@ -56,17 +78,13 @@ impl store::Host for TaskState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<(), store::StoreError> {
-        self.store()
-            .set(self.key(key), value, ttl(ttl_ms))
-            .await
-            .map_err(|e| self.error(e))
+        let result = self.store().set(self.key(key), value, ttl(ttl_ms)).await;
+        self.finish(|ops| &ops.set, result)
     }
 
     async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
-        self.store()
-            .remove(&self.key(key))
-            .await
-            .map_err(|e| self.error(e))
+        let result = self.store().remove(&self.key(key)).await;
+        self.finish(|ops| &ops.remove, result)
     }
 
     async fn store_touch(
@@ -74,10 +92,8 @@ impl store::Host for TaskState {
         key: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        self.store()
-            .touch(&self.key(key), ttl(ttl_ms))
-            .await
-            .map_err(|e| self.error(e))
+        let result = self.store().touch(&self.key(key), ttl(ttl_ms)).await;
+        self.finish(|ops| &ops.touch, result)
     }
 
     async fn store_set_if_absent(
@@ -86,10 +102,11 @@ impl store::Host for TaskState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        self.store()
+        let result = self
+            .store()
             .set_if_absent(self.key(key), value, ttl(ttl_ms))
-            .await
-            .map_err(|e| self.error(e))
+            .await;
+        self.finish(|ops| &ops.set_if_absent, result)
     }
 
     async fn store_compare_and_swap(
@@ -99,17 +116,16 @@ impl store::Host for TaskState {
         new: Option<String>,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        self.store()
+        let result = self
+            .store()
             .compare_and_swap(self.key(key), expected, new, ttl(ttl_ms))
-            .await
-            .map_err(|e| self.error(e))
+            .await;
+        self.finish(|ops| &ops.compare_and_swap, result)
     }
 
     async fn store_increment(&mut self, key: String, delta: i64) -> Result<i64, store::StoreError> {
-        self.store()
-            .increment(self.key(key), delta)
-            .await
-            .map_err(|e| self.error(e))
+        let result = self.store().increment(self.key(key), delta).await;
+        self.finish(|ops| &ops.increment, result)
     }
 }
 

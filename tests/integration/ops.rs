@@ -1,0 +1,596 @@
+//! Running wasmhost as people run servers: the access log, the admin
+//! endpoint (`/metrics`, `/healthz`, `/readyz`), reloading the app under
+//! load (`--watch`, SIGHUP), precompiled apps (`wasmhost compile`) and new
+//! projects (`wasmhost new`), all through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmhost_tests::{
+    Host, RedisServer, free_port, get_text, guest, http, session_cookie, wasmhost_bin, workspace,
+};
+
+/// A client that keeps its connections alive, as browsers and proxies do.
+fn keep_alive_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn admin_get(port: u16, path: &str) -> (u16, String) {
+    get_text(&http(), &format!("http://127.0.0.1:{port}{path}"), None)
+}
+
+/// The value of the metric line that starts with `prefix` (name and labels).
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[test]
+fn every_request_leaves_one_access_log_line_unless_switched_off() {
+    let host = Host::start(&guest("test-app"), &["--tasks", "1"]);
+    let client = http();
+    assert_eq!(
+        get_text(&client, &host.url("/task?secret=token"), None).0,
+        200
+    );
+    assert_eq!(get_text(&client, &host.url("/missing"), None).0, 404);
+    assert!(
+        host.wait_for_log("path=/missing", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    let log = host.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("wasmhost::access") && line.contains("path=/task"))
+        .unwrap_or_else(|| panic!("no access line for /task: {log}"));
+    for field in [
+        "method=GET",
+        "status=200",
+        "task=0",
+        "duration_us=",
+        "bytes=",
+        "waited=false",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    assert!(
+        !log.contains("secret=token"),
+        "the query is not logged: {log}"
+    );
+    assert!(log.contains("status=404"), "{log}");
+
+    let quiet = Host::start(&guest("test-app"), &["--tasks", "1", "--access-log", "off"]);
+    assert_eq!(get_text(&client, &quiet.url("/task"), None).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!quiet.log().contains("wasmhost::access"), "{}", quiet.log());
+}
+
+#[test]
+fn the_log_can_be_json_one_object_per_line() {
+    let host = Host::start(
+        &guest("test-app"),
+        &["--tasks", "1", "--log-format", "json"],
+    );
+    assert_eq!(get_text(&http(), &host.url("/task"), None).0, 200);
+    assert!(
+        host.wait_for_log("\"path\":\"/task\"", Duration::from_secs(5)),
+        "{}",
+        host.log()
+    );
+    for line in host.log().lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(event.get("level").is_some(), "{line}");
+    }
+}
+
+#[test]
+fn the_admin_endpoint_serves_metrics_health_and_readiness_on_its_own_port() {
+    let admin = free_port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let host = Host::start(
+        &guest("guest-app"),
+        &["--tasks", "2", "--admin-listen", &admin_addr],
+    );
+    assert_eq!(admin_get(admin, "/healthz"), (200, "ok\n".to_owned()));
+    let (status, body) = admin_get(admin, "/readyz");
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["instances"], 2);
+    assert_eq!(ready["store"], "ok");
+    assert_eq!(ready["app_version"], 1);
+
+    // The app's port does not serve the admin paths: the guest answers them.
+    let (status, body) = get_text(&http(), &host.url("/metrics"), None);
+    assert_eq!(status, 404, "{body}");
+
+    let client = http();
+    let set = client.get(host.url("/set")).send().unwrap();
+    let cookie = session_cookie(&set);
+    for _ in 0..40 {
+        assert_eq!(get_text(&client, &host.url("/"), Some(&cookie)).0, 200);
+    }
+    let (status, text) = admin_get(admin, "/metrics");
+    assert_eq!(status, 200);
+    // Fresh connections go to the tasks in turn: both counted requests.
+    let per_task: Vec<f64> = (0..2)
+        .map(|task| {
+            metric(
+                &text,
+                &format!("wasmhost_requests_total{{task=\"{task}\",status=\"200\"}}"),
+            )
+            .unwrap_or(0.0)
+        })
+        .collect();
+    assert!(per_task.iter().all(|&n| n >= 10.0), "{per_task:?}\n{text}");
+    // The /metrics 404 above was counted too.
+    assert_eq!(per_task.iter().sum::<f64>(), 41.0, "{text}");
+    let answered: f64 = (0..2)
+        .filter_map(|task| {
+            metric(
+                &text,
+                &format!("wasmhost_request_duration_seconds_count{{task=\"{task}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(answered, 42.0, "{text}");
+    assert!(
+        text.contains("wasmhost_request_duration_seconds_bucket{le="),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            r#"wasmhost_store_operations_total{backend="memory",operation="read",result="ok"}"#
+        )
+        .is_some_and(|n| n >= 40.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "wasmhost_store_entries"), Some(1.0), "{text}");
+    assert!(
+        metric(&text, "wasmhost_store_bytes").is_some_and(|n| n > 0.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "wasmhost_instances"), Some(2.0), "{text}");
+    assert_eq!(
+        metric(&text, "wasmhost_requests_waiting"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "wasmhost_app_version"), Some(1.0), "{text}");
+
+    // Counts move under load.
+    for _ in 0..10 {
+        assert_eq!(get_text(&client, &host.url("/"), Some(&cookie)).0, 200);
+    }
+    let (_, later) = admin_get(admin, "/metrics");
+    let answered_later: f64 = (0..2)
+        .filter_map(|task| {
+            metric(
+                &later,
+                &format!("wasmhost_request_duration_seconds_count{{task=\"{task}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(answered_later, 52.0, "{later}");
+    assert_eq!(admin_get(admin, "/nope").0, 404);
+}
+
+#[test]
+fn replacements_and_dropped_guest_log_lines_are_counted_by_cause() {
+    let admin = free_port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let host = Host::start(
+        &guest("test-app"),
+        &[
+            "--tasks",
+            "1",
+            "--admin-listen",
+            &admin_addr,
+            "--guest-log-lines",
+            "5",
+        ],
+    );
+    let client = http();
+    assert_eq!(get_text(&client, &host.url("/panic"), None).0, 500);
+    assert_eq!(
+        get_text(&client, &host.url("/attack/lines?n=50"), None).0,
+        200
+    );
+    let (_, text) = admin_get(admin, "/metrics");
+    assert_eq!(
+        metric(&text, r#"wasmhost_instances_replaced_total{cause="trap"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "wasmhost_guest_log_lines_dropped_total").is_some_and(|n| n >= 40.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn readiness_follows_the_redis_store() {
+    let mut redis = RedisServer::start();
+    let admin = free_port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let store = redis.url();
+    let host = Host::start(
+        &guest("guest-app"),
+        &[
+            "--tasks",
+            "2",
+            "--store",
+            &store,
+            "--store-timeout",
+            "300ms",
+            "--admin-listen",
+            &admin_addr,
+        ],
+    );
+    assert_eq!(admin_get(admin, "/readyz").0, 200);
+    redis.kill();
+    let (status, body) = admin_get(admin, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["ready"], false);
+    assert_ne!(ready["store"], "ok");
+    assert_eq!(
+        admin_get(admin, "/healthz").0,
+        200,
+        "the process is still up"
+    );
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admin_get(admin, "/readyz").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after Redis came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(host);
+}
+
+#[test]
+fn the_admin_endpoint_may_not_share_the_apps_address() {
+    let port = free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let output = Command::new(wasmhost_bin())
+        .args(["--listen", &addr, "--admin-listen", &addr])
+        .arg(guest("guest-app"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--admin-listen"), "{stderr}");
+}
+
+/// A copy of `package`'s component at a path of the test's own, which the
+/// test may replace while a host serves it.
+fn app_copy(dir: &Path, package: &str) -> PathBuf {
+    let path = dir.join("app.wasm");
+    std::fs::copy(guest(package), &path).unwrap();
+    path
+}
+
+/// Replaces `path` with `package`'s component the way deployments do: write
+/// a new file beside it, then rename it over the old one.
+fn replace_app(path: &Path, bytes: &[u8]) {
+    let staging = path.with_extension("new");
+    std::fs::write(&staging, bytes).unwrap();
+    std::fs::rename(&staging, path).unwrap();
+}
+
+/// What one load thread saw: every (status, body), and any transport error.
+type Seen = (Vec<(u16, String)>, Vec<String>);
+
+/// Requests `/` with `cookie` from `clients` threads until `stop`.
+fn load(
+    base: &str,
+    cookie: &str,
+    clients: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Seen>> {
+    (0..clients)
+        .map(|_| {
+            let (url, cookie, stop) = (format!("{base}/"), cookie.to_owned(), Arc::clone(stop));
+            std::thread::spawn(move || {
+                let client = keep_alive_client();
+                let (mut answers, mut errors) = (Vec::new(), Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    match client.get(&url).header("cookie", &cookie).send() {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            answers.push((status, response.text().unwrap_or_default()));
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                (answers, errors)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn watch_reloads_the_app_under_load_without_a_failed_request_or_a_lost_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_copy(dir.path(), "guest-app");
+    let admin = free_port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let host = Host::start(
+        &app,
+        &[
+            "--tasks",
+            "3",
+            "--watch",
+            "--admin-listen",
+            &admin_addr,
+            "--env",
+            "SESSION_SECRET=reload-secret",
+        ],
+    );
+    let set = http().get(host.url("/set")).send().unwrap();
+    let cookie = session_cookie(&set);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(&host.base, &cookie, 4, &stop);
+    std::thread::sleep(Duration::from_millis(500));
+    replace_app(&app, &std::fs::read(guest("test-app")).unwrap());
+    assert!(
+        host.wait_for_log("app reloaded", Duration::from_secs(30)),
+        "{}",
+        host.log()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    // A broken file next: the log says why, and the new app serves on.
+    replace_app(&app, b"\0asm this is not a component");
+    assert!(
+        host.wait_for_log("reload of", Duration::from_secs(10)),
+        "{}",
+        host.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+
+    let (mut answers, mut errors) = (Vec::new(), Vec::new());
+    for client in clients {
+        let (a, e) = client.join().unwrap();
+        answers.extend(a);
+        errors.extend(e);
+    }
+    assert!(errors.is_empty(), "transport errors: {errors:?}");
+    assert!(answers.len() > 100, "only {} requests", answers.len());
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let (mut old, mut new) = (0, 0);
+    let mut seen_new = false;
+    for (_, body) in &answers {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["foo"], "bar", "the session survived: {body}");
+        if json["app"] == "test-app" {
+            new += 1;
+            seen_new = true;
+        } else {
+            old += 1;
+        }
+    }
+    assert!(seen_new && old > 0 && new > 0, "old {old}, new {new}");
+    // After the reload, every answer is the new app's.
+    assert!(
+        answers
+            .iter()
+            .rev()
+            .take(20)
+            .all(|(_, b)| b.contains("test-app"))
+    );
+    let log = host.log();
+    let failure = log
+        .lines()
+        .find(|line| line.contains("reload of"))
+        .unwrap_or_default();
+    assert!(
+        failure.contains("not a valid WebAssembly component"),
+        "{failure}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    let (_, ready) = admin_get(admin, "/readyz");
+    assert!(ready.contains("\"app_version\":2"), "{ready}");
+    let (_, text) = admin_get(admin, "/metrics");
+    assert_eq!(
+        metric(&text, r#"wasmhost_app_reloads_total{result="ok"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, r#"wasmhost_app_reloads_total{result="failed"}"#),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn sighup_reloads_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_copy(dir.path(), "guest-app");
+    let host = Host::start(&app, &["--tasks", "2"]);
+    let client = http();
+    let set = client.get(host.url("/set")).send().unwrap();
+    let cookie = session_cookie(&set);
+    replace_app(&app, &std::fs::read(guest("test-app")).unwrap());
+    // Without --watch nothing changes until SIGHUP.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        !get_text(&client, &host.url("/"), Some(&cookie))
+            .1
+            .contains("test-app")
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(host.pid()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(
+        host.wait_for_log("app reloaded", Duration::from_secs(30)),
+        "{}",
+        host.log()
+    );
+    for _ in 0..4 {
+        let (status, body) = get_text(&client, &host.url("/"), Some(&cookie));
+        assert_eq!(status, 200);
+        assert!(
+            body.contains("test-app") && body.contains("\"foo\":\"bar\""),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn a_precompiled_app_is_served_and_one_from_another_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("app.cwasm");
+    let output = Command::new(wasmhost_bin())
+        .arg("compile")
+        .arg(guest("guest-app"))
+        .arg("-o")
+        .arg(&cwasm)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let host = Host::start(&cwasm, &["--tasks", "2"]);
+    let (status, body) = get_text(&http(), &host.url("/"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Not set"), "{body}");
+    drop(host);
+
+    // The same file as another wasmtime would have written it: the version
+    // in its engine header (a length-prefixed "48") changed.
+    let mut bytes = std::fs::read(&cwasm).unwrap();
+    let version = b"\x0248";
+    let at = bytes
+        .windows(version.len())
+        .position(|w| w == version)
+        .expect("the compiled file names its wasmtime version");
+    bytes[at + 1..at + 3].copy_from_slice(b"47");
+    let other = dir.path().join("other.cwasm");
+    std::fs::write(&other, bytes).unwrap();
+    let output = Command::new(wasmhost_bin())
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("precompiled by another version"),
+        "{stderr}"
+    );
+
+    // A file that is not a component cannot be compiled.
+    let output = Command::new(wasmhost_bin())
+        .arg("compile")
+        .arg(dir.path().join("missing.wasm"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
+}
+
+#[test]
+fn wasmhost_new_writes_a_project_that_builds_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(wasmhost_bin())
+        .current_dir(dir.path())
+        .args(["new", "demo"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let project = dir.path().join("demo");
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    // The README's two commands, run as written (the dependency versions
+    // pinned to the workspace's, so the build reuses its compiled crates).
+    let build = readme
+        .lines()
+        .find(|line| line.starts_with("cargo build"))
+        .expect("the README says how to build");
+    let serve = readme
+        .lines()
+        .find(|line| line.starts_with("wasmhost "))
+        .expect("the README says how to serve");
+    std::fs::copy(workspace().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+    let args: Vec<&str> = build
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&project)
+        .args(&args[1..])
+        .env(
+            "CARGO_TARGET_DIR",
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| workspace().join("target"), PathBuf::from),
+        )
+        .status()
+        .unwrap();
+    assert!(status.success(), "the new project builds");
+    let serve_args: Vec<&str> = serve
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let wasm_rel = serve_args.last().unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from);
+    let wasm = target.join(wasm_rel.strip_prefix("target/").unwrap());
+    let host = Host::start(&wasm, &serve_args[1..serve_args.len() - 1]);
+    let client = http();
+    let first = client.get(host.url("/")).send().unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let cookie = session_cookie(&first);
+    let body: serde_json::Value = first.json().unwrap();
+    assert_eq!(body["your_visits"], 1, "{body}");
+    assert_eq!(body["message"], "Hello from demo!");
+    let (status, again) = get_text(&client, &host.url("/"), Some(&cookie));
+    assert_eq!(status, 200);
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["your_visits"], 2, "the session counted: {again}");
+    assert_eq!(again["all_visits"], 2, "the store counted: {again}");
+
+    // A second project of the same name is refused in one line.
+    let output = Command::new(wasmhost_bin())
+        .current_dir(dir.path())
+        .args(["new", "demo"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
+}
