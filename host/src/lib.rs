@@ -30,6 +30,9 @@ pub mod store;
 
 pub use config::Config;
 pub use guest::LoadError;
+/// The access log's events and the layer that writes them (the binary
+/// installs it beside the formatter).
+pub use http::access;
 pub use server::{Server, StartError};
 
 /// Compiles the app at `input` ahead of time for this wasmhost and writes

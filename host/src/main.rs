@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use wasmhost::access::{ACCESS_TARGET, AccessLayer, LineFormat};
 use wasmhost::cli::{Args, Cli, Command, LogFormat};
 use wasmhost::server::Reloader;
 use wasmhost::{Config, Server};
@@ -23,6 +27,9 @@ use wasmhost::{Config, Server};
 /// Log lines held for the writer thread before new ones are dropped. Guest
 /// lines are cut at `--guest-log-max-line`, so this bounds the memory too.
 const LOG_LINES_BUFFERED: usize = 4096;
+
+/// Bytes of log lines the writer thread gathers into one write to stderr.
+const LOG_WRITE_BUFFER: usize = 64 * 1024;
 
 /// How often the count of dropped log lines is looked at.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
@@ -77,16 +84,37 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         .lossy(true)
         .buffered_lines_limit(LOG_LINES_BUFFERED)
         .thread_name("log-writer")
-        .finish(std::io::stderr());
+        // The writer thread drains every line queued, then flushes: under
+        // load many lines go out in one write, when idle each at once.
+        .finish(std::io::BufWriter::with_capacity(
+            LOG_WRITE_BUFFER,
+            std::io::stderr(),
+        ));
     let dropped = writer.error_counter();
+    // `WASMHOST_LOG` filters both layers: the formatter's, for every event
+    // but the access log's, and the access log's own (see `http::access`).
     let filter = EnvFilter::try_from_env("WASMHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let log = tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_env_filter(filter);
-    match cli.log_format {
-        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => log.json().with_ansi(false).init(),
-    }
+    let (events, access_format) = match cli.log_format {
+        LogFormat::Text => (
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer.clone())
+                .with_ansi(std::io::stderr().is_terminal())
+                .boxed(),
+            LineFormat::Text,
+        ),
+        LogFormat::Json => (
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(writer.clone())
+                .boxed(),
+            LineFormat::Json,
+        ),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(events.with_filter(filter_fn(|meta| meta.target() != ACCESS_TARGET)))
+        .with(AccessLayer::new(writer, access_format))
+        .init();
     report_dropped_lines(dropped.clone());
     let result = Config::try_from(cli)
         .map_err(anyhow::Error::msg)

@@ -187,6 +187,49 @@ fn the_admin_endpoint_serves_metrics_health_and_readiness_on_its_own_port() {
 }
 
 #[test]
+fn clients_that_stall_or_send_junk_cannot_take_the_admin_endpoint_down() {
+    use std::io::Write;
+    let admin = free_port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let _host = Host::start(
+        &guest("guest-app"),
+        &["--tasks", "1", "--admin-listen", &admin_addr],
+    );
+    // More silent connections than the endpoint serves at once.
+    let stalled: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&admin_addr).unwrap())
+        .collect();
+    let mut junk = std::net::TcpStream::connect(&admin_addr).unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    junk.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+        .unwrap();
+    // The stalled ones are dropped at the header deadline, and health
+    // checks are answered again.
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let health = client
+        .get(format!("http://{admin_addr}/healthz"))
+        .send()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let (answer, _) = wasmhost_tests::read_until_closed(&mut junk);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    drop(stalled);
+}
+
+#[test]
 fn replacements_and_dropped_guest_log_lines_are_counted_by_cause() {
     let admin = free_port();
     let admin_addr = format!("127.0.0.1:{admin}");
