@@ -7,8 +7,10 @@
 //! - [`http`] gives a client that opens a new connection for every request,
 //!   so consecutive requests can land on different tasks.
 //! - [`RedisServer`] runs a test's own `redis-server` on a free port.
+//! - [`node`] runs Node.js children and installs their locked npm packages.
 
 mod in_process;
+pub mod node;
 mod redis_server;
 
 pub use in_process::InProcess;

@@ -7,24 +7,19 @@
 //! what is missing rather than skipping it.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
-use wasmhost_tests::{Host, die_with_test, guest, workspace};
+use wasmhost_tests::node::{npm_ci, run_to_end};
+use wasmhost_tests::{Host, guest, workspace};
 
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
 /// How long the whole browser run may take (the script gives up after 50 s
 /// by itself).
 const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long `npm ci` may take to fetch playwright-core.
-const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The tabs of profile A that open `/` after `/set` (demo.mjs's `TABS`).
 const TABS: usize = 4;
@@ -47,105 +42,10 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// A child's output, read as it comes so a full pipe never blocks it.
-fn collect(mut from: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = from.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Runs `command` to its end, or stops it once `timeout` has passed (SIGTERM,
-/// so playwright closes its browser, then SIGKILL) and fails the test. Its
-/// exit status, stdout and stderr.
-fn run(mut command: Command, what: &str, timeout: Duration) -> (ExitStatus, String, String) {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_test(&mut command);
-    let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command.spawn().unwrap_or_else(|e| {
-        panic!(
-            "cannot run `{program}` for {what}: {e}; install Node.js and npm \
-             (`apt-get install nodejs npm`; .ci/run does)"
-        )
-    });
-    let stdout = collect(child.stdout.take().expect("stdout is piped"));
-    let stderr = collect(child.stderr.take().expect("stderr is piped"));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait works") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let Some(status) = status else {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let grace = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < grace && matches!(child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "{what} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
-            stdout.join().unwrap_or_default(),
-            stderr.join().unwrap_or_default()
-        );
-    };
-    (
-        status,
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    )
-}
-
-/// The string at `pointer` in the JSON file at `path`, if there is one.
-fn version_in(path: &Path, pointer: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: Value = serde_json::from_str(&text).ok()?;
-    json.pointer(pointer)?.as_str().map(str::to_owned)
-}
-
-/// Installs the package's locked dependencies with `npm ci` once per test
-/// run, unless `node_modules` already holds the locked playwright-core.
-fn node_modules() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let dir = browser_dir();
-        let locked = version_in(
-            &dir.join("package-lock.json"),
-            "/packages/node_modules~1playwright-core/version",
-        )
-        .expect("tests/browser/package-lock.json locks playwright-core");
-        let installed = version_in(
-            &dir.join("node_modules/playwright-core/package.json"),
-            "/version",
-        );
-        if installed.as_deref() == Some(locked.as_str()) {
-            return;
-        }
-        let mut npm = Command::new("npm");
-        npm.current_dir(&dir)
-            .args(["ci", "--no-audit", "--no-fund"]);
-        let (status, stdout, stderr) = run(npm, "`npm ci` in tests/browser", NPM_CI_TIMEOUT);
-        assert!(
-            status.success(),
-            "`npm ci` in tests/browser failed ({status}); stdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-    });
-}
-
 #[test]
 fn demo_in_a_real_browser_shares_the_session_across_tabs() {
     let chromium = chromium();
-    node_modules();
+    npm_ci(&browser_dir(), &["playwright-core"]);
     let host = Host::start(&guest("guest-app"), &["--tasks", "5"]);
 
     let mut node = Command::new("node");
@@ -153,7 +53,8 @@ fn demo_in_a_real_browser_shares_the_session_across_tabs() {
         .arg(browser_dir().join("demo.mjs"))
         .arg(&host.base)
         .env("CHROMIUM", &chromium);
-    let (status, stdout, stderr) = run(node, "the browser demo (node demo.mjs)", DEMO_TIMEOUT);
+    let (status, stdout, stderr) =
+        run_to_end(node, "the browser demo (node demo.mjs)", DEMO_TIMEOUT);
     assert!(
         status.success(),
         "the browser demo failed ({status}); stdout:\n{stdout}\nstderr:\n{stderr}\nhost log:\n{}",

@@ -9,6 +9,7 @@ mod counter_app;
 mod faults;
 mod host;
 mod hostile;
+mod node_interop;
 mod ops;
 mod redis_hosts;
 mod seed_app;
