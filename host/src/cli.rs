@@ -256,12 +256,13 @@ pub struct Cli {
     #[arg(env = "WASMHOST_WATCH", long)]
     pub watch: bool,
 
-    /// A line in the log for every answered request.
+    /// A line in the log for every answered request (off by default: it
+    /// costs a plain request a tenth more CPU, see BENCHMARKS.md).
     #[arg(
         env = "WASMHOST_ACCESS_LOG",
         long,
         value_name = "on|off",
-        default_value = "on"
+        default_value = "off"
     )]
     pub access_log: Switch,
 

@@ -62,7 +62,7 @@ impl Config {
             env: Vec::new(),
             admin_listen: None,
             watch: false,
-            access_log: true,
+            access_log: false,
             call: CallLimits::default(),
             pool: PoolSettings {
                 tasks: u32::try_from(cpus).unwrap_or(u32::MAX),

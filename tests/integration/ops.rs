@@ -34,8 +34,8 @@ fn metric(text: &str, prefix: &str) -> Option<f64> {
 }
 
 #[test]
-fn every_request_leaves_one_access_log_line_unless_switched_off() {
-    let host = Host::start(&guest("test-app"), &["--tasks", "1"]);
+fn with_the_access_log_on_every_request_leaves_one_line() {
+    let host = Host::start(&guest("test-app"), &["--tasks", "1", "--access-log", "on"]);
     let client = http();
     assert_eq!(
         get_text(&client, &host.url("/task?secret=token"), None).0,
@@ -68,17 +68,21 @@ fn every_request_leaves_one_access_log_line_unless_switched_off() {
     );
     assert!(log.contains("status=404"), "{log}");
 
-    let quiet = Host::start(&guest("test-app"), &["--tasks", "1", "--access-log", "off"]);
+    // Off by default, and when switched off.
+    let quiet = Host::start(&guest("test-app"), &["--tasks", "1"]);
+    let off = Host::start(&guest("test-app"), &["--tasks", "1", "--access-log", "off"]);
+    assert_eq!(get_text(&client, &off.url("/task"), None).0, 200);
     assert_eq!(get_text(&client, &quiet.url("/task"), None).0, 200);
     std::thread::sleep(Duration::from_millis(300));
     assert!(!quiet.log().contains("wasmhost::access"), "{}", quiet.log());
+    assert!(!off.log().contains("wasmhost::access"), "{}", off.log());
 }
 
 #[test]
 fn the_log_can_be_json_one_object_per_line() {
     let host = Host::start(
         &guest("test-app"),
-        &["--tasks", "1", "--log-format", "json"],
+        &["--tasks", "1", "--log-format", "json", "--access-log", "on"],
     );
     assert_eq!(get_text(&http(), &host.url("/task"), None).0, 200);
     assert!(

@@ -1,5 +1,5 @@
 //! What each answered request leaves behind: its line in the access log
-//! (`--access-log`, on by default, one `tracing` event under the target
+//! (`--access-log on`, off by default, one `tracing` event under the target
 //! [`ACCESS_TARGET`]) and its counts in the server's [`Metrics`].
 //!
 //! The line holds the method, the path (without the query, which often

@@ -444,9 +444,13 @@ impl Pool {
             .map_err(|e| format!("{e:#}").replace('\n', " "))?;
         *self.guest.write().unwrap_or_else(PoisonError::into_inner) = guest;
         self.version.store(version, Ordering::Release);
-        lease.slot.stats.replaced.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .replaced(Replacement::Reloaded(version).label());
+        let restarts = lease.slot.stats.replaced.fetch_add(1, Ordering::Relaxed) + 1;
+        let cause = Replacement::Reloaded(version);
+        self.metrics.replaced(cause.label());
+        info!(
+            task = lease.slot.id(),
+            restarts, "instance replaced: {cause} (its first instance)"
+        );
         lease.instance = Some(first);
         drop(lease);
         // Idle instances of older versions; those leased now are replaced
