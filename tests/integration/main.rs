@@ -6,6 +6,7 @@
 
 mod browser;
 mod counter_app;
+mod express_session;
 mod faults;
 mod host;
 mod hostile;

@@ -159,7 +159,7 @@ pub struct SessionCookie {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure: Option<bool>,
     /// The `HttpOnly` attribute: hidden from the page's scripts.
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "truthy")]
     pub http_only: bool,
     /// The `Domain` attribute; none: the host that set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -178,6 +178,19 @@ pub struct SessionCookie {
 
 fn yes() -> bool {
     true
+}
+
+/// A flag as JavaScript tests it (`if (opt.httpOnly)`): `null`, `0`, `""`
+/// and `false` are false, anything else true. Node stores what it was given,
+/// so a session another app wrote may hold any of these.
+fn truthy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(flag) => flag,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0 && !n.is_nan()),
+        serde_json::Value::String(text) => !text.is_empty(),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => true,
+    })
 }
 
 fn root() -> String {
@@ -231,6 +244,40 @@ impl SessionCookie {
     pub fn remaining(&self, now: SystemTime) -> Option<Duration> {
         self.expires
             .map(|expires| expires.duration_since(now).unwrap_or(Duration::ZERO))
+    }
+
+    /// What in this cookie, sent as `name`, the `cookie` npm package that
+    /// express-session uses would refuse to serialize (it throws, and no
+    /// cookie is sent): a name that is not an HTTP token, a domain that is
+    /// not a host name, a path with a control character, `;` or `<` (which
+    /// could end the attribute and start another), an unknown priority.
+    pub(crate) fn invalid(&self, name: &str) -> Option<String> {
+        const TOKEN_PUNCTUATION: &[u8] = b"!#$%&'*+-.^_`|~";
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || TOKEN_PUNCTUATION.contains(&b))
+        {
+            return Some(format!("cookie name {name:?} is not a token"));
+        }
+        if !self
+            .path
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b';' && b != b'<')
+        {
+            return Some(format!("cookie path {:?} is invalid", self.path));
+        }
+        if let Some(domain) = &self.domain
+            && !valid_domain(domain)
+        {
+            return Some(format!("cookie domain {domain:?} is invalid"));
+        }
+        if let Some(priority) = &self.priority
+            && !["low", "medium", "high"].contains(&priority.to_ascii_lowercase().as_str())
+        {
+            return Some(format!("cookie priority {priority:?} is invalid"));
+        }
+        None
     }
 
     /// The `Set-Cookie` value for cookie `name` holding `value`, attributes in
@@ -296,6 +343,23 @@ impl SessionCookie {
         }
         header
     }
+}
+
+/// A domain as the `cookie` package accepts it: dot-separated labels of
+/// letters, digits and inner hyphens, at most 63 each, with an optional
+/// leading dot.
+fn valid_domain(domain: &str) -> bool {
+    let domain = domain.strip_prefix('.').unwrap_or(domain);
+    !domain.is_empty()
+        && domain.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            (1..=63).contains(&bytes.len())
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes[0] != b'-'
+                && bytes[bytes.len() - 1] != b'-'
+        })
 }
 
 /// The value of cookie `name` in `Cookie` headers, decoded as the `cookie`
@@ -447,6 +511,39 @@ mod iso_date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_paths_domains_and_priorities_the_cookie_package_refuses() {
+        let mut cookie = express_default(at(0));
+        assert_eq!(cookie.invalid("connect.sid"), None);
+        assert!(cookie.invalid("").is_some());
+        assert!(cookie.invalid("a b").is_some());
+        assert!(cookie.invalid("a;b").is_some());
+        assert!(cookie.invalid("a=b").is_some());
+        for bad in ["/; Domain=evil.example", "/a\nb", "/<x", "/é"] {
+            cookie.path = bad.to_owned();
+            assert!(cookie.invalid("sid").is_some(), "{bad:?} accepted");
+        }
+        cookie.path = "/a:b=c~d".to_owned();
+        assert_eq!(cookie.invalid("sid"), None);
+        for (domain, valid) in [
+            ("example.com", true),
+            (".example.com", true),
+            ("a-b.example", true),
+            ("-a.example", false),
+            ("a..b", false),
+            ("evil.example; Secure", false),
+            ("", false),
+        ] {
+            cookie.domain = Some(domain.to_owned());
+            assert_eq!(cookie.invalid("sid").is_none(), valid, "{domain:?}");
+        }
+        cookie.domain = None;
+        cookie.priority = Some("HIGH".to_owned());
+        assert_eq!(cookie.invalid("sid"), None);
+        cookie.priority = Some("urgent".to_owned());
+        assert!(cookie.invalid("sid").is_some());
+    }
 
     fn at(seconds: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)

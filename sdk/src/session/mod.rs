@@ -240,7 +240,8 @@ impl SessionOptions {
     /// ```
     /// use wasmhost_sdk::SessionOptions;
     ///
-    /// // Sessions only under /app.
+    /// // Sessions only under /app. A path with a control character, `;` or
+    /// // `<` is refused when the cookie is sent (500), as by express-session.
     /// let options = SessionOptions::new("a secret").path("/app");
     /// # let _ = options;
     /// ```
@@ -303,6 +304,35 @@ impl SessionOptions {
     /// ```
     pub fn same_site(mut self, same_site: SameSite) -> Self {
         self.cookie.same_site = Some(same_site);
+        self
+    }
+
+    /// `cookie.partitioned` (default off): the `Partitioned` attribute, a
+    /// cookie kept apart per top-level site (CHIPS).
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").secure(true).partitioned(true);
+    /// # let _ = options;
+    /// ```
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.cookie.partitioned = Some(partitioned);
+        self
+    }
+
+    /// `cookie.priority`: `low`, `medium` or `high` (any case), the
+    /// `Priority` attribute; anything else refuses to send the cookie, as
+    /// express-session's serializer does.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").priority("high");
+    /// # let _ = options;
+    /// ```
+    pub fn priority(mut self, priority: impl Into<String>) -> Self {
+        self.cookie.priority = Some(priority.into());
         self
     }
 
@@ -428,9 +458,15 @@ pub enum SessionError {
         /// What serde said.
         reason: String,
     },
-    /// The field name is express-session's own (`cookie`): change the cookie
-    /// with [`Session::cookie_mut`] instead.
+    /// The field name is express-session's own (`cookie`, `id`, `req`, a
+    /// session method such as `save`) or one every JavaScript object has
+    /// (`constructor`, `__proto__`...), which a Node app sharing the session
+    /// could not read back. Change the cookie with [`Session::cookie_mut`].
     Reserved(String),
+    /// The session was destroyed in this request ([`Session::destroy`]):
+    /// there is nothing to save or reload (in express-session
+    /// `req.session` is gone); [`Session::regenerate`] starts a new one.
+    Destroyed,
 }
 
 impl fmt::Display for SessionError {
@@ -452,6 +488,7 @@ impl fmt::Display for SessionError {
             SessionError::Reserved(field) => {
                 write!(f, "session field {field:?} is express-session's own")
             }
+            SessionError::Destroyed => f.write_str("the session was destroyed in this request"),
         }
     }
 }
@@ -502,10 +539,11 @@ pub struct Session {
     options: Option<Rc<SessionOptions>>,
     /// Whether this is the stored session the request's cookie named.
     loaded: bool,
-    /// Whether the id changed since the request started (a new session got
-    /// its first id, or the session was regenerated). Flags rather than a
-    /// copy of the first id: comparing ids cost a byte-by-byte `memcmp` per
-    /// question in a guest.
+    /// Whether the id changed since the request started: the session was
+    /// regenerated (a new session's first id is its original id, as
+    /// express-session's `originalId`). Flags rather than a copy of the
+    /// first id: comparing ids cost a byte-by-byte `memcmp` per question in
+    /// a guest.
     id_changed: bool,
     /// Whether the fields changed since the session was loaded or made
     /// (express-session compares hashes; a flag set on real changes is the
@@ -515,6 +553,10 @@ pub struct Session {
     /// unknown (express's `savedHash` unset), else whether it still does.
     saved: Option<bool>,
     destroyed: bool,
+    /// The cookie's expiry when the request started: a handler that sets
+    /// another ([`Session::cookie_mut`]) sets the max age from it, as
+    /// express-session's `cookie.expires` setter does.
+    expires_at_start: Option<SystemTime>,
 }
 
 impl Session {
@@ -534,6 +576,7 @@ impl Session {
     ) -> Self {
         cookie.reset_max_age(now);
         Session {
+            expires_at_start: cookie.expires,
             loaded: false,
             id_changed: false,
             id: String::new(),
@@ -548,8 +591,10 @@ impl Session {
 
     /// The session id (what the cookie carries, signed); a new session gets
     /// its id here if it has none yet (24 random bytes in base64url, as
-    /// express-session's). Asking for a new session's id counts as a change,
-    /// so the session is saved and its cookie sent.
+    /// express-session's). As in express-session, a new session's first id
+    /// is its original id: asking for it changes nothing, so with
+    /// [`SessionOptions::save_uninitialized`]`(false)` a handler that only
+    /// reads it stores nothing and sends no cookie.
     ///
     /// ```no_run
     /// use wasmhost_sdk::{Request, SessionError};
@@ -563,7 +608,6 @@ impl Session {
     pub fn id(&mut self) -> Result<&str, SessionError> {
         if self.id.is_empty() {
             self.id = new_id()?;
-            self.id_changed = true;
         }
         Ok(&self.id)
     }
@@ -638,7 +682,7 @@ impl Session {
         key: &str,
         value: &T,
     ) -> Result<(), SessionError> {
-        if key == "cookie" {
+        if is_reserved(key) {
             return Err(SessionError::Reserved(key.to_owned()));
         }
         let raw = serde_json::value::to_raw_value(value).map_err(|e| SessionError::Encode {
@@ -653,7 +697,8 @@ impl Session {
 
     /// Sets field `key` to a JSON value. Like [`Session::insert`], for a
     /// value that is already a `serde_json::Value` (which always serializes),
-    /// or anything that converts into one; a `cookie` field is ignored.
+    /// or anything that converts into one; a reserved name (see
+    /// [`SessionError::Reserved`]) is ignored.
     ///
     /// ```no_run
     /// use wasmhost_sdk::Request;
@@ -719,6 +764,9 @@ impl Session {
     /// Changes this session's cookie, e.g. `original_max_age` for a
     /// "remember me" login. The new max age takes effect when the session is
     /// saved at the end of the request (the expiry is computed from it then).
+    /// Setting `expires` instead sets the max age from it, as
+    /// express-session's `cookie.expires` does: an absolute expiry, or, with
+    /// `None`, a browser-session cookie from then on.
     ///
     /// ```no_run
     /// use wasmhost_sdk::{Request, SessionError};
@@ -754,6 +802,7 @@ impl Session {
     /// ```
     pub fn touch(&mut self) {
         self.cookie.reset_max_age(SystemTime::now());
+        self.expires_at_start = self.cookie.expires;
     }
 
     /// Replaces this session with a new, empty one under a new id, removing
@@ -822,8 +871,9 @@ impl Session {
     }
 
     /// Saves the session to the store now (it is also saved for you at the
-    /// end of the request when needed). Useful before a long operation, so
-    /// other tasks see the change at once.
+    /// end of the request when needed, but not again if nothing changed
+    /// since). Useful before a long operation, so other tasks see the change
+    /// at once. After [`Session::destroy`] it is [`SessionError::Destroyed`].
     ///
     /// ```no_run
     /// use wasmhost_sdk::{Request, SessionError};
@@ -838,6 +888,10 @@ impl Session {
     /// ```
     pub fn save(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
+        if self.destroyed {
+            // Writing it back would undo the destroy.
+            return Err(SessionError::Destroyed);
+        }
         self.id()?;
         self.write(&options, SystemTime::now())?;
         self.saved = Some(true);
@@ -860,6 +914,9 @@ impl Session {
     /// ```
     pub fn reload(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
+        if self.destroyed {
+            return Err(SessionError::Destroyed);
+        }
         if self.id.is_empty() {
             return Err(SessionError::NotFound);
         }
@@ -869,6 +926,7 @@ impl Session {
             self.mark_changed();
         }
         self.cookie = stored.cookie;
+        self.expires_at_start = self.cookie.expires;
         Ok(())
     }
 
@@ -1024,6 +1082,11 @@ impl<'de> serde::Deserialize<'de> for Stored {
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "cookie" {
                         cookie = Some(map.next_value::<SessionCookie>()?);
+                    } else if is_reserved(&key) {
+                        // Node's Session constructor skips names it already
+                        // has (`id`, its methods, Object's), so they do not
+                        // survive a load there either.
+                        map.next_value::<serde::de::IgnoredAny>()?;
                     } else {
                         let value = map.next_value::<Box<RawValue>>()?;
                         // A repeated name keeps its last value, as JSON.parse does.
@@ -1040,6 +1103,37 @@ impl<'de> serde::Deserialize<'de> for Stored {
 
         deserializer.deserialize_map(Visitor)
     }
+}
+
+/// Names a field cannot have: express-session's own (`cookie`, `id`, `req`
+/// and the session's methods) and those every JavaScript object has, which
+/// Node's `Session` constructor skips when it loads a session.
+const RESERVED: [&str; 21] = [
+    "cookie",
+    "id",
+    "req",
+    "regenerate",
+    "destroy",
+    "reload",
+    "save",
+    "touch",
+    "resetMaxAge",
+    "constructor",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "toLocaleString",
+    "toString",
+    "valueOf",
+    "__proto__",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+];
+
+fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name)
 }
 
 /// For the fuzz targets (`crate::__fuzz`): `json` read as [`read`] reads a
@@ -1061,6 +1155,7 @@ pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRound
         changed: false,
         saved: None,
         destroyed: false,
+        expires_at_start: None,
     };
     Some((fields, cookie, session.to_json()))
 }
@@ -1136,6 +1231,7 @@ impl SessionLayer {
                 changed: false,
                 saved: (!options.resave).then_some(true),
                 data,
+                expires_at_start: cookie.expires,
                 cookie,
                 options: Some(Rc::clone(options)),
                 destroyed: false,
@@ -1167,6 +1263,14 @@ impl SessionLayer {
             return response;
         }
         let options = &self.options;
+        if session.cookie.expires != session.expires_at_start {
+            // The handler set the expiry: it sets the max age (none: a
+            // browser-session cookie), as express-session's setter does.
+            session.cookie.original_max_age = session.cookie.expires.map(|expires| {
+                let ms = expires.duration_since(now).unwrap_or_default().as_millis();
+                u64::try_from(ms).unwrap_or(u64::MAX)
+            });
+        }
         session.cookie.reset_max_age(now);
         // The stored session the cookie named, under the same id.
         let known = session.loaded && !session.id_changed;
@@ -1182,18 +1286,28 @@ impl SessionLayer {
         } else {
             options.save_uninitialized || modified
         };
+        if should_set_cookie && let Some(why) = session.cookie.invalid(&options.name) {
+            // As express-session's cookie serializer, refuse rather than send
+            // a header whose attributes a value could forge.
+            eprintln!("wasmhost-sdk: not sending the session cookie: {why}");
+            return crate::into_response::internal_error();
+        }
         if (should_save || should_set_cookie)
             && let Err(error) = session.id()
         {
             eprintln!("wasmhost-sdk: {error}");
             return crate::into_response::internal_error();
         }
-        // A known session that need not be saved is touched: its TTL renewed.
+        // A known session that need not be saved is touched: its TTL
+        // renewed. As in express-session, a failed touch does not change the
+        // answer: the session and its data are where they were, only their
+        // expiry was not pushed back.
         let stored = if should_save {
             session.write(options, now)
-        } else if known {
-            session.renew(options, now)
         } else {
+            if known && let Err(error) = session.renew(options, now) {
+                eprintln!("wasmhost-sdk: session store: renewing the session's expiry: {error}");
+            }
             Ok(())
         };
         match stored {
@@ -1261,6 +1375,7 @@ mod tests {
             changed: false,
             saved: None,
             destroyed: false,
+            expires_at_start: None,
         }
     }
 
@@ -1319,6 +1434,51 @@ mod tests {
                 .to_json()
                 .ends_with(r#""foo":"baz","n":7,"new":{"k":[true]}}"#)
         );
+    }
+
+    #[test]
+    fn a_cookie_node_accepts_is_read_as_node_reads_it() {
+        for (http_only, expected) in [
+            ("null", false),
+            ("0", false),
+            ("1", true),
+            ("\"yes\"", true),
+        ] {
+            let session = stored(&format!(
+                r#"{{"cookie":{{"originalMaxAge":null,"httpOnly":{http_only},"path":"/"}},"a":1}}"#
+            ));
+            assert_eq!(
+                session.cookie().http_only,
+                expected,
+                "httpOnly: {http_only}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_node_reserves_are_refused_and_dropped_when_read() {
+        let mut session = stored(
+            r#"{"cookie":{"originalMaxAge":null,"httpOnly":true,"path":"/"},"id":"x","save":1,"__proto__":{},"keep":true}"#,
+        );
+        assert!(
+            session.to_json().ends_with(r#"},"keep":true}"#),
+            "{}",
+            session.to_json()
+        );
+        for name in [
+            "id",
+            "req",
+            "save",
+            "resetMaxAge",
+            "constructor",
+            "__proto__",
+        ] {
+            assert!(
+                matches!(session.insert(name, &1), Err(SessionError::Reserved(_))),
+                "{name} accepted"
+            );
+        }
+        assert!(!session.is_modified());
     }
 
     #[test]
