@@ -1,13 +1,210 @@
-//! express-session's own test suite (`test/session.js` and `test/cookie.js`
-//! of expressjs/session 1.19.0), ported case by case as tests of the SDK's
-//! session layer through the real binary, with `test-app` as the guest.
-//! Each test is named after the case it ports; the store's operations are
-//! counted through the admin endpoint's metrics, as the JS tests count
-//! `store.set` calls.
+//! express-session's own test suite (`test/session.js`, 142 cases, and
+//! `test/cookie.js`, 18 cases, of expressjs/session 1.19.0, tag commit
+//! c10b2a3), ported case by case as tests of the SDK's session layer through
+//! the real binary, with `test-app` as the guest. Each test is named after the
+//! case it ports; the store's operations are counted through the admin
+//! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
-//! Ported so far: the cases issue 14 names as behaving differently from
-//! express-session, as each is fixed. The rest of the port (with the count
-//! of ported and skipped cases and a line per skip) is still to come.
+//! Of the 160 cases, 33 do not apply to a guest-side session layer (each
+//! says why below) and 127 do: 7 are ported so far, the other 120 are
+//! still to port (issue 14). The cases, in file order (`S` session.js, `C`
+//! cookie.js, with the line of the JS file):
+//!
+//! - S1 L21 "should export constructors": skipped: Checks the JS module exports
+//!   (`session.Session/Store/MemoryStore`)
+//! - S2 L27 "should do nothing if req.session exists": skipped: An earlier Node middleware already
+//!   set `req.session`
+//! - S3 L38 "should error without secret": to port
+//! - S4 L44 "should get secret from req.secret": skipped: Falls back to cookie-parser's
+//!   `req.secret` (Node middleware back-compat)
+//! - S5 L54 "should create a new session": to port
+//! - S6 L74 "should load session from cookie sid": to port
+//! - S7 L93 "should pass session fetch error": to port
+//! - S8 L115 "should treat ENOENT session fetch error as not found": skipped: Node store callback
+//!   convention (`err.code==='ENOENT'` means not found)
+//! - S9 L141 "should create multiple sessions": to port
+//! - S10 L169 "should handle empty req.url": skipped: A setup middleware rewrites `req.url` to `''`
+//! - S11 L180 "should handle multiple res.end calls": skipped: Calls Node's `res.end` twice (res
+//!   API)
+//! - S12 L193 "should handle res.end(null) calls": skipped: Node `res.end(null)` API
+//! - S13 L203 "should handle reserved properties in storage": ported: `sdk:
+//!   session::tests::names_node_reserves_are_refused_and_dropped_when_read`
+//! - S14 L232 "should only have session data enumerable (and cookie)": to port
+//! - S15 L244 "should not save with bogus req.sessionID": skipped: Assigns a function to
+//!   `req.sessionID` (JS dynamic typing)
+//! - S16 L266 "should update cookie expiration when slow write": to port
+//! - S17 L293 "should have saved session": to port
+//! - S18 L308 "should have saved session even with empty response": to port
+//! - S19 L323 "should have saved session even with multi-write": skipped: Tests `res.write` plus
+//!   Content-Length chunk splitting inside express's `res.end` proxy
+//! - S20 L340 "should have saved session even with non-chunked response": skipped: Same Node path:
+//!   the last-byte split when Content-Length is set
+//! - S21 L356 "should have saved session with updated cookie expiration": to port
+//! - S22 L395 "should create a new session": to port
+//! - S23 L418 "should have a new sid": to port
+//! - S24 L445 "should generate new session": to port
+//! - S25 L469 "should not attempt fetch from store": to port
+//! - S26 L495 "should create a new session": to port
+//! - S27 L518 "should have a new sid": to port
+//! - S28 L542 "should not exist in store": to port
+//! - S29 L567 "should pass error from inflate": to port
+//! - S30 L598 "should trust X-Forwarded-Proto when string": to port
+//! - S31 L606 "should trust X-Forwarded-Proto when comma-separated list": to port
+//! - S32 L614 "should work when no header": to port
+//! - S33 L637 "should not trust X-Forwarded-Proto": to port
+//! - S34 L645 "should ignore req.secure": to port
+//! - S35 L670 "should not trust X-Forwarded-Proto": to port
+//! - S36 L678 "should use req.secure": to port
+//! - S37 L695 "should not set cookie for "/" request": to port
+//! - S38 L702 "should not set cookie for "http://foo/bar" request": to port
+//! - S39 L710 "should set cookie for "/foo/bar" request": to port
+//! - S40 L717 "should set cookie for "/foo/bar/baz" request": to port
+//! - S41 L729 "should set cookie for "/foo/bar" request": to port
+//! - S42 L736 "should not set cookie for "/foo/foo/bar" request": to port
+//! - S43 L751 "should set secure when X-Forwarded-Proto is https": to port
+//! - S44 L765 "should not set secure when X-Forwarded-Proto is https": to port
+//! - S45 L787 "should set secure if req.secure = true": to port
+//! - S46 L795 "should not set secure if req.secure = false": to port
+//! - S47 L806 "should call custom function and apply cookie options": to port
+//! - S48 L831 "should provide req argument": to port
+//! - S49 L871 "should set SameSite=None for secure connections": to port
+//! - S50 L879 "should set SameSite=Lax for insecure connections": to port
+//! - S51 L894 "should set SameSite=None when X-Forwarded-Proto is https": to port
+//! - S52 L902 "should set SameSite=Lax when X-Forwarded-Proto is http": to port
+//! - S53 L916 "should set SameSite=Lax when X-Forwarded-Proto is https": to port
+//! - S54 L940 "should set both Secure and SameSite=None when secure": to port
+//! - S55 L949 "should set neither Secure nor SameSite=None when insecure": to port
+//! - S56 L972 "should set SameSite=None without Secure when secure": to port
+//! - S57 L981 "should set SameSite=Lax without Secure when insecure": to port
+//! - S58 L1004 "should set both Secure and SameSite=None when secure": to port
+//! - S59 L1013 "should not set cookie when insecure": to port
+//! - S60 L1026 "should reject non-function values": skipped: `genid:'bogus!'` type check; a Rust
+//!   closure type makes it impossible
+//! - S61 L1030 "should provide default generator": to port
+//! - S62 L1037 "should allow custom function": to port
+//! - S63 L1046 "should encode unsafe chars": to port
+//! - S64 L1055 "should provide req argument": to port
+//! - S65 L1066 "should default to "connect.sid"": to port
+//! - S66 L1073 "should allow overriding": skipped: `key` is the deprecated JS alias of `name`
+//!   (`opts.name OR opts.key`)
+//! - S67 L1082 "should default to "connect.sid"": to port
+//! - S68 L1089 "should set the cookie name": to port
+//! - S69 L1098 "should default to false": to port
+//! - S70 L1117 "should force cookie on unmodified session": to port
+//! - S71 L1136 "should not force cookie on uninitialized session if saveUninitialized option is set
+//!   to false": to port
+//! - S72 L1147 "should force cookie and save uninitialized session if saveUninitialized option is
+//!   set to true": to port
+//! - S73 L1158 "should force cookie and save modified session even if saveUninitialized option is
+//!   set to false": to port
+//! - S74 L1174 "should default to true": to port
+//! - S75 L1195 "should force save on unmodified session": to port
+//! - S76 L1217 "should prevent save on unmodified session": to port
+//! - S77 L1237 "should still save modified session": to port
+//! - S78 L1273 "should detect a "cookie" property as modified": to port
+//! - S79 L1296 "should pass session touch error": ported:
+//!   `resave_false_should_pass_session_touch_error_without_changing_the_answer`
+//! - S80 L1328 "should default to true": to port
+//! - S81 L1339 "should force save of uninitialized session": to port
+//! - S82 L1350 "should prevent save of uninitialized session": to port
+//! - S83 L1361 "should still save modified session": to port
+//! - S84 L1376 "should pass session save error": to port
+//! - S85 L1398 "should prevent uninitialized session from being touched": to port
+//! - S86 L1416 "should reject empty arrays": skipped: `secret: []` throws at construction
+//! - S87 L1420 "should sign and unsign with a string": to port
+//! - S88 L1442 "should sign and unsign with a Buffer": to port
+//! - S89 L1465 "should sign cookies": to port
+//! - S90 L1477 "should sign cookies with first element": to port
+//! - S91 L1501 "should read cookies using all elements": to port
+//! - S92 L1528 "should reject unknown values": skipped: `unset:'bogus!'` throws; a Rust enum makes
+//!   it impossible
+//! - S93 L1532 "should default to keep": to port
+//! - S94 L1563 "should allow destroy on req.session = null": to port
+//! - S95 L1594 "should not set cookie if initial session destroyed": to port
+//! - S96 L1614 "should pass session destroy error": to port
+//! - S97 L1639 "should correctly handle res.end/res.write patched prior": skipped: Node
+//!   `res.end`/`res.write` monkeypatching
+//! - S98 L1655 "should correctly handle res.end/res.write patched after": skipped: Same
+//! - S99 L1668 "should error when res.end is called twice": skipped: Compares Node's own
+//!   double-`res.end` error
+//! - S100 L1706 "should persist": to port
+//! - S101 L1729 "should only set-cookie when modified": to port
+//! - S102 L1769 "should not have enumerable methods": to port
+//! - S103 L1785 "should not be set if store is disconnected": to port
+//! - S104 L1799 "should be set when store reconnects": to port
+//! - S105 L1822 "should destroy the previous session": to port
+//! - S106 L1838 "should destroy/replace the previous session": to port
+//! - S107 L1863 "should reload session from store": to port
+//! - S108 L1903 "should error is session missing": to port
+//! - S109 L1932 "should not override an overridden reload in case of errors": skipped: JS method
+//!   re-wrapping and call-stack growth over 20 nested failing reloads
+//! - S110 L1977 "should save session to store": to port
+//! - S111 L1995 "should prevent end-of-request save": to port
+//! - S112 L2018 "should prevent end-of-request save on reloaded session": to port
+//! - S113 L2044 "should prevent end-of-request save": ported:
+//!   `save_should_prevent_end_of_request_save`
+//! - S114 L2070 "should reset session expiration": to port
+//! - S115 L2106 "should serialize as parameters": to port
+//! - S116 L2121 "should default to a browser-session length cookie": to port
+//! - S117 L2128 "should Set-Cookie only once for browser-session cookies": to port
+//! - S118 L2144 "should override defaults": to port
+//! - S119 L2167 "should forward errors setting cookie": ported:
+//!   `a_cookie_path_that_would_inject_an_attribute_is_refused_not_sent`
+//! - S120 L2184 "should preserve cookies set before writeHead is called": to port
+//! - S121 L2197 "should preserve cookies set in writeHead": skipped: `writeHead` vs `setHeader` is
+//!   a Node API distinction; the SDK has one way to set headers (S120)
+//! - S122 L2214 "should equal original maxAge": to port
+//! - S123 L2230 "should equal original maxAge for all requests": to port
+//! - S124 L2260 "should equal original maxAge for all requests": skipped: Same scenario with
+//!   SmartStore, a store returning `expires` as a `Date` (Node store API detail); the SDK only
+//!   reads JSON
+//! - S125 L2299 "should set cookie when secure": skipped: Needs an HTTPS (TLS) listener
+//!   (`req.connection.encrypted`); wasmhost serves plain HTTP
+//! - S126 L2322 "should not set-cookie when insecure": to port
+//! - S127 L2362 "should set cookie expires relative to maxAge": to port
+//! - S128 L2370 "should modify cookie expires when changed": to port
+//! - S129 L2378 "should modify cookie expires when changed to large value": to port
+//! - S130 L2389 "should set absolute": ported:
+//!   `cookie_expires_when_given_a_date_should_set_absolute`
+//! - S131 L2403 "should be a browser-session cookie": ported:
+//!   `cookie_expires_when_null_should_be_a_browser_session_cookie_and_not_reset_when_modified`
+//! - S132 L2415 "should not reset cookie": to port
+//! - S133 L2434 "should not reset cookie when modified": ported:
+//!   `cookie_expires_when_null_should_be_a_browser_session_cookie_and_not_reset_when_modified`
+//! - S134 L2458 "should not set partitioned attribute": to port
+//! - S135 L2469 "should not set partitioned attribute": to port
+//! - S136 L2480 "should set partitioned attribute": to port
+//! - S137 L2494 "should respond correctly on save": skipped: A store calling back synchronously
+//!   (Node store callback timing)
+//! - S138 L2507 "should respond correctly on destroy": skipped: Sync store plus `res.write`
+//!   streaming
+//! - S139 L2532 "should read from req.cookies": skipped: cookie-parser back-compat (`req.cookies`)
+//! - S140 L2554 "should reject unsigned from req.cookies": skipped: Same path; unsigned rejection
+//!   over HTTP is S24
+//! - S141 L2576 "should reject invalid signature from req.cookies": skipped: Same; S25 covers it
+//!   over HTTP
+//! - S142 L2599 "should read from req.signedCookies": skipped: cookie-parser `req.signedCookies`
+//!   back-compat
+//! - C1 L6 "should create a new cookie object": skipped: `typeof` check of a JS constructor
+//! - C2 L10 "should default expires to null": to port
+//! - C3 L15 "should default httpOnly to true": to port
+//! - C4 L20 "should default path to "/"": to port
+//! - C5 L25 "should default maxAge to null": to port
+//! - C6 L31 "should create a new cookie object": skipped: `typeof` check
+//! - C7 L35 "should reject non-objects": skipped: JS type errors for `42`, `'foo'`, `true`, a
+//!   function
+//! - C8 L42 "should ignore "data" option": skipped: `data` is the name of the JS getter that
+//!   serializes the cookie (JS property clash)
+//! - C9 L52 "should set expires": to port
+//! - C10 L59 "should set maxAge": to port
+//! - C11 L69 "should set httpOnly": to port
+//! - C12 L77 "should set expires": to port
+//! - C13 L85 "should set maxAge": to port
+//! - C14 L94 "should accept Date object": skipped: Deprecated JS overload (maxAge given as a Date)
+//! - C15 L103 "should reject invalid types": skipped: JS type errors (`'42'`, `true`, a function)
+//! - C16 L111 "should set partitioned": to port
+//! - C17 L119 "should set path": to port
+//! - C18 L127 "should set priority": to port
 
 use std::time::Duration;
 
