@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 7 are ported so far, the other 120 are
+//! says why below) and 127 do: 25 are ported so far, the other 102 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -14,15 +14,15 @@
 //!   (`session.Session/Store/MemoryStore`)
 //! - S2 L27 "should do nothing if req.session exists": skipped: An earlier Node middleware already
 //!   set `req.session`
-//! - S3 L38 "should error without secret": to port
+//! - S3 L38 "should error without secret": ported: `should_error_without_secret`
 //! - S4 L44 "should get secret from req.secret": skipped: Falls back to cookie-parser's
 //!   `req.secret` (Node middleware back-compat)
-//! - S5 L54 "should create a new session": to port
-//! - S6 L74 "should load session from cookie sid": to port
+//! - S5 L54 "should create a new session": ported: `should_create_a_new_session`
+//! - S6 L74 "should load session from cookie sid": ported: `should_load_session_from_cookie_sid`
 //! - S7 L93 "should pass session fetch error": to port
 //! - S8 L115 "should treat ENOENT session fetch error as not found": skipped: Node store callback
 //!   convention (`err.code==='ENOENT'` means not found)
-//! - S9 L141 "should create multiple sessions": to port
+//! - S9 L141 "should create multiple sessions": ported: `should_create_multiple_sessions`
 //! - S10 L169 "should handle empty req.url": skipped: A setup middleware rewrites `req.url` to `''`
 //! - S11 L180 "should handle multiple res.end calls": skipped: Calls Node's `res.end` twice (res
 //!   API)
@@ -88,28 +88,34 @@
 //! - S66 L1073 "should allow overriding": skipped: `key` is the deprecated JS alias of `name`
 //!   (`opts.name OR opts.key`)
 //! - S67 L1082 "should default to "connect.sid"": to port
-//! - S68 L1089 "should set the cookie name": to port
-//! - S69 L1098 "should default to false": to port
-//! - S70 L1117 "should force cookie on unmodified session": to port
+//! - S68 L1089 "should set the cookie name": ported: `name_option_should_set_the_cookie_name`
+//! - S69 L1098 "should default to false": ported:
+//!   `rolling_option_should_default_to_false_and_when_on_force_cookie_on_unmodified_session`
+//! - S70 L1117 "should force cookie on unmodified session": ported:
+//!   `rolling_option_should_default_to_false_and_when_on_force_cookie_on_unmodified_session`
 //! - S71 L1136 "should not force cookie on uninitialized session if saveUninitialized option is set
-//!   to false": to port
+//!   to false": ported: `rolling_option_with_save_uninitialized`
 //! - S72 L1147 "should force cookie and save uninitialized session if saveUninitialized option is
-//!   set to true": to port
+//!   set to true": ported: `rolling_option_with_save_uninitialized`
 //! - S73 L1158 "should force cookie and save modified session even if saveUninitialized option is
-//!   set to false": to port
-//! - S74 L1174 "should default to true": to port
-//! - S75 L1195 "should force save on unmodified session": to port
-//! - S76 L1217 "should prevent save on unmodified session": to port
+//!   set to false": ported: `rolling_option_with_save_uninitialized`
+//! - S74 L1174 "should default to true": ported:
+//!   `resave_option_saves_an_unmodified_session_unless_false`
+//! - S75 L1195 "should force save on unmodified session": ported:
+//!   `resave_option_saves_an_unmodified_session_unless_false`
+//! - S76 L1217 "should prevent save on unmodified session": ported:
+//!   `resave_option_saves_an_unmodified_session_unless_false`
 //! - S77 L1237 "should still save modified session": to port
 //! - S78 L1273 "should detect a "cookie" property as modified": to port
 //! - S79 L1296 "should pass session touch error": ported:
 //!   `resave_false_should_pass_session_touch_error_without_changing_the_answer`
-//! - S80 L1328 "should default to true": to port
-//! - S81 L1339 "should force save of uninitialized session": to port
-//! - S82 L1350 "should prevent save of uninitialized session": to port
-//! - S83 L1361 "should still save modified session": to port
+//! - S80 L1328 "should default to true": ported: `save_uninitialized_option`
+//! - S81 L1339 "should force save of uninitialized session": ported: `save_uninitialized_option`
+//! - S82 L1350 "should prevent save of uninitialized session": ported: `save_uninitialized_option`
+//! - S83 L1361 "should still save modified session": ported: `save_uninitialized_option`
 //! - S84 L1376 "should pass session save error": to port
-//! - S85 L1398 "should prevent uninitialized session from being touched": to port
+//! - S85 L1398 "should prevent uninitialized session from being touched": ported:
+//!   `save_uninitialized_option`
 //! - S86 L1416 "should reject empty arrays": skipped: `secret: []` throws at construction
 //! - S87 L1420 "should sign and unsign with a string": to port
 //! - S88 L1442 "should sign and unsign with a Buffer": to port
@@ -218,6 +224,37 @@ fn host(extra: &[&str]) -> (Host, u16) {
     let mut args = vec!["--tasks", "1", "--admin-listen", &admin_addr];
     args.extend_from_slice(extra);
     (Host::start(&guest("test-app"), &args), admin)
+}
+
+/// A host serving `test-app` on one task with its admin endpoint, the
+/// session options set by `SESSION_*` variables (see test-app).
+fn session_host(env: &[&str]) -> (Host, u16) {
+    let mut args = Vec::new();
+    for var in env {
+        args.push("--env");
+        args.push(var);
+    }
+    host(&args)
+}
+
+/// The number of entries in the memory store.
+fn entries(admin: u16) -> u64 {
+    let (_, text) = get_text(&http(), &format!("http://127.0.0.1:{admin}/metrics"), None);
+    text.lines()
+        .find(|line| line.starts_with("wasmhost_store_entries "))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `GET path` with an optional cookie: the status and the session cookie
+/// the response set, if any.
+fn get(host: &Host, path: &str, cookie: Option<&str>) -> (u16, Option<String>) {
+    let mut request = http().get(host.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().unwrap();
+    (response.status().as_u16(), set_cookie(&response))
 }
 
 /// The store calls of kind `operation` that succeeded so far.
@@ -423,4 +460,137 @@ fn a_cookie_path_that_would_inject_an_attribute_is_refused_not_sent() {
         "{}",
         host.log()
     );
+}
+
+// S3 "should error without secret".
+#[test]
+fn should_error_without_secret() {
+    let (host, admin) = session_host(&["SESSION_SECRET="]);
+    assert_eq!(get(&host, "/session/user", None), (500, None));
+    assert_eq!(store_calls(admin, "set"), 0);
+}
+
+// S5 "should create a new session".
+#[test]
+fn should_create_a_new_session() {
+    let (host, admin) = session_host(&["SESSION_SAVE_UNINITIALIZED=default"]);
+    let (status, cookie) = get(&host, "/session/user", None);
+    assert_eq!(status, 200);
+    assert!(cookie.is_some_and(|c| c.starts_with("connect.sid=s%3A")));
+    assert_eq!(entries(admin), 1);
+}
+
+// S6 "should load session from cookie sid" (a visit counter in place of the
+// JS test's closure counter: the second request sees the first's value).
+#[test]
+fn should_load_session_from_cookie_sid() {
+    let (host, _) = session_host(&[]);
+    let client = http();
+    let first = client.get(host.url("/visits")).send().unwrap();
+    let cookie = set_cookie(&first).expect("a session");
+    let (_, body) = get_text(&client, &host.url("/visits"), Some(&cookie));
+    assert!(body.contains("\"visits\":2"), "{body}");
+}
+
+// S9 "should create multiple sessions".
+#[test]
+fn should_create_multiple_sessions() {
+    let (host, admin) = session_host(&[]);
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| get(&host, "/visits", None));
+        let b = scope.spawn(|| get(&host, "/visits", None));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_ne!(a.1, b.1, "two sessions");
+    assert_eq!(entries(admin), 2);
+}
+
+// S68 "name option: should set the cookie name".
+#[test]
+fn name_option_should_set_the_cookie_name() {
+    let (host, _) = session_host(&["SESSION_NAME=session_id"]);
+    let (_, cookie) = get(&host, "/session/user", None);
+    assert!(cookie.is_some_and(|c| c.starts_with("session_id=s%3A")));
+}
+
+// S69 "rolling option: should default to false", S70 "should force cookie on
+// unmodified session".
+#[test]
+fn rolling_option_should_default_to_false_and_when_on_force_cookie_on_unmodified_session() {
+    for (env, second_cookie) in [(&[][..], false), (&["SESSION_ROLLING=true"][..], true)] {
+        let (host, _) = session_host(env);
+        let (_, cookie) = get(&host, "/session/user", None);
+        let cookie = cookie.expect("a session");
+        let (status, again) = get(&host, "/session/user", Some(&cookie));
+        assert_eq!(status, 200);
+        assert_eq!(again.is_some(), second_cookie, "{env:?}");
+    }
+}
+
+// S71 "should not force cookie on uninitialized session if saveUninitialized
+// option is set to false", S72 "should force cookie and save uninitialized
+// session if saveUninitialized option is set to true", S73 "should force
+// cookie and save modified session even if saveUninitialized option is set
+// to false".
+#[test]
+fn rolling_option_with_save_uninitialized() {
+    let cases = [
+        ("false", "/task", 0, false),
+        ("true", "/task", 1, true),
+        ("false", "/session/user", 1, true),
+    ];
+    for (save_uninitialized, path, sets, cookie) in cases {
+        let var = format!("SESSION_SAVE_UNINITIALIZED={save_uninitialized}");
+        let (host, admin) = session_host(&["SESSION_ROLLING=true", &var]);
+        let (status, sent) = get(&host, path, None);
+        assert_eq!(status, 200);
+        assert_eq!(store_calls(admin, "set"), sets, "{var} {path}");
+        assert_eq!(sent.is_some(), cookie, "{var} {path}");
+    }
+}
+
+// S74 "resave option: should default to true", S75 "when true: should force
+// save on unmodified session", S76 "when false: should prevent save on
+// unmodified session".
+#[test]
+fn resave_option_saves_an_unmodified_session_unless_false() {
+    for (env, second_sets, touches) in [
+        (&[][..], 1, 0),
+        (&["SESSION_RESAVE=true"][..], 1, 0),
+        (&["SESSION_RESAVE=false"][..], 0, 1),
+    ] {
+        let (host, admin) = session_host(env);
+        let (_, cookie) = get(&host, "/session/user", None);
+        assert_eq!(store_calls(admin, "set"), 1);
+        get(&host, "/session/user", cookie.as_deref());
+        assert_eq!(store_calls(admin, "set"), 1 + second_sets, "{env:?}");
+        assert_eq!(store_calls(admin, "touch"), touches, "{env:?}");
+    }
+}
+
+// S80 "saveUninitialized option: should default to true", S81 "should force
+// save of uninitialized session", S82 "should prevent save of uninitialized
+// session", S83 "should still save modified session", S85 "should prevent
+// uninitialized session from being touched".
+#[test]
+fn save_uninitialized_option() {
+    for (value, path, sets, cookie) in [
+        ("default", "/task", 1, true),
+        ("true", "/task", 1, true),
+        ("false", "/task", 0, false),
+        ("false", "/visits", 1, true),
+    ] {
+        let var = format!("SESSION_SAVE_UNINITIALIZED={value}");
+        let (host, admin) = session_host(&[&var]);
+        let (status, sent) = get(&host, path, None);
+        assert_eq!(status, 200);
+        assert_eq!(store_calls(admin, "set"), sets, "{var} {path}");
+        assert_eq!(sent.is_some(), cookie, "{var} {path}");
+        assert_eq!(
+            store_calls(admin, "touch"),
+            0,
+            "{var} {path}: nothing touched"
+        );
+    }
 }
