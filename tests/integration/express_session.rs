@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 25 are ported so far, the other 102 are
+//! says why below) and 127 do: 54 are ported so far, the other 73 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -33,20 +33,27 @@
 //! - S15 L244 "should not save with bogus req.sessionID": skipped: Assigns a function to
 //!   `req.sessionID` (JS dynamic typing)
 //! - S16 L266 "should update cookie expiration when slow write": to port
-//! - S17 L293 "should have saved session": to port
+//! - S17 L293 "should have saved session": ported: `when_response_ended_should_have_saved_session`
 //! - S18 L308 "should have saved session even with empty response": to port
 //! - S19 L323 "should have saved session even with multi-write": skipped: Tests `res.write` plus
 //!   Content-Length chunk splitting inside express's `res.end` proxy
 //! - S20 L340 "should have saved session even with non-chunked response": skipped: Same Node path:
 //!   the last-byte split when Content-Length is set
 //! - S21 L356 "should have saved session with updated cookie expiration": to port
-//! - S22 L395 "should create a new session": to port
-//! - S23 L418 "should have a new sid": to port
-//! - S24 L445 "should generate new session": to port
-//! - S25 L469 "should not attempt fetch from store": to port
-//! - S26 L495 "should create a new session": to port
-//! - S27 L518 "should have a new sid": to port
-//! - S28 L542 "should not exist in store": to port
+//! - S22 L395 "should create a new session": ported:
+//!   `when_sid_not_in_store_should_create_a_new_session_with_a_new_sid`
+//! - S23 L418 "should have a new sid": ported:
+//!   `when_sid_not_in_store_should_create_a_new_session_with_a_new_sid`
+//! - S24 L445 "should generate new session": ported:
+//!   `when_sid_not_properly_signed_should_generate_new_session_without_a_store_read`
+//! - S25 L469 "should not attempt fetch from store": ported:
+//!   `when_sid_not_properly_signed_should_generate_new_session_without_a_store_read`
+//! - S26 L495 "should create a new session": ported:
+//!   `when_session_expired_in_store_a_new_session_is_made`
+//! - S27 L518 "should have a new sid": ported:
+//!   `when_session_expired_in_store_a_new_session_is_made`
+//! - S28 L542 "should not exist in store": ported:
+//!   `when_session_expired_in_store_a_new_session_is_made`
 //! - S29 L567 "should pass error from inflate": to port
 //! - S30 L598 "should trust X-Forwarded-Proto when string": to port
 //! - S31 L606 "should trust X-Forwarded-Proto when comma-separated list": to port
@@ -55,10 +62,10 @@
 //! - S34 L645 "should ignore req.secure": to port
 //! - S35 L670 "should not trust X-Forwarded-Proto": to port
 //! - S36 L678 "should use req.secure": to port
-//! - S37 L695 "should not set cookie for "/" request": to port
+//! - S37 L695 "should not set cookie for "/" request": ported: `cookie_path_option`
 //! - S38 L702 "should not set cookie for "http://foo/bar" request": to port
 //! - S39 L710 "should set cookie for "/foo/bar" request": to port
-//! - S40 L717 "should set cookie for "/foo/bar/baz" request": to port
+//! - S40 L717 "should set cookie for "/foo/bar/baz" request": ported: `cookie_path_option`
 //! - S41 L729 "should set cookie for "/foo/bar" request": to port
 //! - S42 L736 "should not set cookie for "/foo/foo/bar" request": to port
 //! - S43 L751 "should set secure when X-Forwarded-Proto is https": to port
@@ -80,14 +87,17 @@
 //! - S59 L1013 "should not set cookie when insecure": to port
 //! - S60 L1026 "should reject non-function values": skipped: `genid:'bogus!'` type check; a Rust
 //!   closure type makes it impossible
-//! - S61 L1030 "should provide default generator": to port
+//! - S61 L1030 "should provide default generator": ported:
+//!   `the_cookie_name_defaults_to_connect_sid_with_a_generated_id`
 //! - S62 L1037 "should allow custom function": to port
 //! - S63 L1046 "should encode unsafe chars": to port
 //! - S64 L1055 "should provide req argument": to port
-//! - S65 L1066 "should default to "connect.sid"": to port
+//! - S65 L1066 "should default to "connect.sid"": ported:
+//!   `the_cookie_name_defaults_to_connect_sid_with_a_generated_id`
 //! - S66 L1073 "should allow overriding": skipped: `key` is the deprecated JS alias of `name`
 //!   (`opts.name OR opts.key`)
-//! - S67 L1082 "should default to "connect.sid"": to port
+//! - S67 L1082 "should default to "connect.sid"": ported:
+//!   `the_cookie_name_defaults_to_connect_sid_with_a_generated_id`
 //! - S68 L1089 "should set the cookie name": ported: `name_option_should_set_the_cookie_name`
 //! - S69 L1098 "should default to false": ported:
 //!   `rolling_option_should_default_to_false_and_when_on_force_cookie_on_unmodified_session`
@@ -117,11 +127,15 @@
 //! - S85 L1398 "should prevent uninitialized session from being touched": ported:
 //!   `save_uninitialized_option`
 //! - S86 L1416 "should reject empty arrays": skipped: `secret: []` throws at construction
-//! - S87 L1420 "should sign and unsign with a string": to port
+//! - S87 L1420 "should sign and unsign with a string": ported:
+//!   `secret_option_signs_with_the_first_secret_and_reads_with_all`
 //! - S88 L1442 "should sign and unsign with a Buffer": to port
-//! - S89 L1465 "should sign cookies": to port
-//! - S90 L1477 "should sign cookies with first element": to port
-//! - S91 L1501 "should read cookies using all elements": to port
+//! - S89 L1465 "should sign cookies": ported:
+//!   `secret_option_signs_with_the_first_secret_and_reads_with_all`
+//! - S90 L1477 "should sign cookies with first element": ported:
+//!   `secret_option_signs_with_the_first_secret_and_reads_with_all`
+//! - S91 L1501 "should read cookies using all elements": ported:
+//!   `secret_option_signs_with_the_first_secret_and_reads_with_all`
 //! - S92 L1528 "should reject unknown values": skipped: `unset:'bogus!'` throws; a Rust enum makes
 //!   it impossible
 //! - S93 L1532 "should default to keep": to port
@@ -133,18 +147,19 @@
 //! - S98 L1655 "should correctly handle res.end/res.write patched after": skipped: Same
 //! - S99 L1668 "should error when res.end is called twice": skipped: Compares Node's own
 //!   double-`res.end` error
-//! - S100 L1706 "should persist": to port
+//! - S100 L1706 "should persist": ported: `req_session_should_persist`
 //! - S101 L1729 "should only set-cookie when modified": to port
 //! - S102 L1769 "should not have enumerable methods": to port
 //! - S103 L1785 "should not be set if store is disconnected": to port
 //! - S104 L1799 "should be set when store reconnects": to port
 //! - S105 L1822 "should destroy the previous session": to port
-//! - S106 L1838 "should destroy/replace the previous session": to port
+//! - S106 L1838 "should destroy/replace the previous session": ported:
+//!   `regenerate_should_destroy_and_replace_the_previous_session`
 //! - S107 L1863 "should reload session from store": to port
 //! - S108 L1903 "should error is session missing": to port
 //! - S109 L1932 "should not override an overridden reload in case of errors": skipped: JS method
 //!   re-wrapping and call-stack growth over 20 nested failing reloads
-//! - S110 L1977 "should save session to store": to port
+//! - S110 L1977 "should save session to store": ported: `save_should_save_session_to_store`
 //! - S111 L1995 "should prevent end-of-request save": to port
 //! - S112 L2018 "should prevent end-of-request save on reloaded session": to port
 //! - S113 L2044 "should prevent end-of-request save": ported:
@@ -166,7 +181,8 @@
 //!   reads JSON
 //! - S125 L2299 "should set cookie when secure": skipped: Needs an HTTPS (TLS) listener
 //!   (`req.connection.encrypted`); wasmhost serves plain HTTP
-//! - S126 L2322 "should not set-cookie when insecure": to port
+//! - S126 L2322 "should not set-cookie when insecure": ported:
+//!   `a_secure_cookie_is_not_sent_over_plain_http_and_partitioned_is_off_by_default`
 //! - S127 L2362 "should set cookie expires relative to maxAge": to port
 //! - S128 L2370 "should modify cookie expires when changed": to port
 //! - S129 L2378 "should modify cookie expires when changed to large value": to port
@@ -177,7 +193,8 @@
 //! - S132 L2415 "should not reset cookie": to port
 //! - S133 L2434 "should not reset cookie when modified": ported:
 //!   `cookie_expires_when_null_should_be_a_browser_session_cookie_and_not_reset_when_modified`
-//! - S134 L2458 "should not set partitioned attribute": to port
+//! - S134 L2458 "should not set partitioned attribute": ported:
+//!   `a_secure_cookie_is_not_sent_over_plain_http_and_partitioned_is_off_by_default`
 //! - S135 L2469 "should not set partitioned attribute": to port
 //! - S136 L2480 "should set partitioned attribute": to port
 //! - S137 L2494 "should respond correctly on save": skipped: A store calling back synchronously
@@ -192,10 +209,10 @@
 //! - S142 L2599 "should read from req.signedCookies": skipped: cookie-parser `req.signedCookies`
 //!   back-compat
 //! - C1 L6 "should create a new cookie object": skipped: `typeof` check of a JS constructor
-//! - C2 L10 "should default expires to null": to port
-//! - C3 L15 "should default httpOnly to true": to port
-//! - C4 L20 "should default path to "/"": to port
-//! - C5 L25 "should default maxAge to null": to port
+//! - C2 L10 "should default expires to null": ported: `new_cookie_defaults`
+//! - C3 L15 "should default httpOnly to true": ported: `new_cookie_defaults`
+//! - C4 L20 "should default path to "/"": ported: `new_cookie_defaults`
+//! - C5 L25 "should default maxAge to null": ported: `new_cookie_defaults`
 //! - C6 L31 "should create a new cookie object": skipped: `typeof` check
 //! - C7 L35 "should reject non-objects": skipped: JS type errors for `42`, `'foo'`, `true`, a
 //!   function
@@ -204,12 +221,12 @@
 //! - C9 L52 "should set expires": to port
 //! - C10 L59 "should set maxAge": to port
 //! - C11 L69 "should set httpOnly": to port
-//! - C12 L77 "should set expires": to port
-//! - C13 L85 "should set maxAge": to port
+//! - C12 L77 "should set expires": ported: `new_cookie_with_max_age_sets_expires_and_max_age`
+//! - C13 L85 "should set maxAge": ported: `new_cookie_with_max_age_sets_expires_and_max_age`
 //! - C14 L94 "should accept Date object": skipped: Deprecated JS overload (maxAge given as a Date)
 //! - C15 L103 "should reject invalid types": skipped: JS type errors (`'42'`, `true`, a function)
 //! - C16 L111 "should set partitioned": to port
-//! - C17 L119 "should set path": to port
+//! - C17 L119 "should set path": ported: `cookie_path_option`
 //! - C18 L127 "should set priority": to port
 
 use std::time::Duration;
@@ -593,4 +610,240 @@ fn save_uninitialized_option() {
             "{var} {path}: nothing touched"
         );
     }
+}
+
+/// The `Set-Cookie` header of a GET of `path` with an optional cookie.
+fn get_header(host: &Host, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
+    let mut request = http().get(host.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let header = set_cookie_header(&response);
+    (status, header, response.text().unwrap_or_default())
+}
+
+// S17 "when response ended: should have saved session".
+#[test]
+fn when_response_ended_should_have_saved_session() {
+    let (host, admin) = session_host(&[]);
+    let (status, cookie, body) = get_header(&host, "/session/user", None);
+    assert_eq!((status, body.as_str()), (200, "user set"));
+    assert!(cookie.is_some());
+    assert_eq!(store_calls(admin, "set"), 1);
+}
+
+// S22 "when sid not in store: should create a new session", S23 "should have
+// a new sid" (the sessions deleted from a Redis the test owns).
+#[test]
+fn when_sid_not_in_store_should_create_a_new_session_with_a_new_sid() {
+    let redis = RedisServer::start();
+    let store = redis.url();
+    let host = Host::start(&guest("test-app"), &["--tasks", "1", "--store", &store]);
+    let (_, first) = get(&host, "/visits", None);
+    let first = first.expect("a session");
+    let _: () = redis::cmd("FLUSHALL").query(&mut redis.client()).unwrap();
+    let (status, second, body) = get_header(&host, "/visits", Some(&first));
+    assert_eq!(status, 200);
+    assert!(body.contains("\"visits\":1"), "a new session: {body}");
+    let second = second.expect("a new cookie");
+    assert_ne!(
+        wasmhost_tests::session_id(&first),
+        wasmhost_tests::session_id(second.split(';').next().unwrap()),
+        "a new sid"
+    );
+}
+
+// S24 "when sid not properly signed: should generate new session", S25
+// "should not attempt fetch from store".
+#[test]
+fn when_sid_not_properly_signed_should_generate_new_session_without_a_store_read() {
+    let (host, admin) = session_host(&["SESSION_NAME=sessid"]);
+    let (_, cookie) = get(&host, "/visits", None);
+    let cookie = cookie.expect("a session");
+    let id = wasmhost_tests::session_id(&cookie);
+    let reads = store_calls(admin, "read");
+    // The raw id, unsigned.
+    let (_, again, body) = get_header(&host, "/visits", Some(&format!("sessid={id}")));
+    assert!(body.contains("\"visits\":1"), "{body}");
+    assert!(again.is_some_and(|c| c.starts_with("sessid=")));
+    // A signature that does not match (the id cut short).
+    let value = cookie.split_once('=').unwrap().1;
+    let cut = format!("sessid={}{}", &value[..6], &value[9..]);
+    let (_, _, body) = get_header(&host, "/visits", Some(&cut));
+    assert!(body.contains("\"visits\":1"), "{body}");
+    assert_eq!(
+        store_calls(admin, "read"),
+        reads,
+        "no store read for a bad signature"
+    );
+}
+
+// S26 "when session expired in store: should create a new session", S27
+// "should have a new sid", S28 "should not exist in store".
+#[test]
+fn when_session_expired_in_store_a_new_session_is_made() {
+    let (host, admin) = session_host(&["SESSION_MAX_AGE_MS=100"]);
+    let (_, first) = get(&host, "/visits", None);
+    let first = first.expect("a session");
+    // Past the expiry and the memory store's once-a-second purge.
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(entries(admin), 0, "not in the store once expired");
+    let (_, second, body) = get_header(&host, "/visits", Some(&first));
+    assert!(body.contains("\"visits\":1"), "{body}");
+    let second = second.expect("a new cookie");
+    assert_ne!(
+        wasmhost_tests::session_id(&first),
+        wasmhost_tests::session_id(second.split(';').next().unwrap())
+    );
+}
+
+// S61 "genid option: should provide default generator", S65 "key option:
+// should default to connect.sid", S67 "name option: should default to
+// connect.sid".
+#[test]
+fn the_cookie_name_defaults_to_connect_sid_with_a_generated_id() {
+    let (host, _) = session_host(&[]);
+    let (_, cookie) = get(&host, "/session/user", None);
+    let cookie = cookie.expect("a session");
+    assert!(cookie.starts_with("connect.sid=s%3A"), "{cookie}");
+    assert_eq!(wasmhost_tests::session_id(&cookie).len(), 32);
+}
+
+// S87 "secret option: should sign and unsign with a string", S89 "when an
+// array: should sign cookies", S91 "should read cookies using all
+// elements", S90 "should sign cookies with first element".
+#[test]
+fn secret_option_signs_with_the_first_secret_and_reads_with_all() {
+    let redis = RedisServer::start();
+    let store = redis.url();
+    let start = |secrets: &str| {
+        let env = format!("SESSION_SECRET={secrets}");
+        Host::start(
+            &guest("test-app"),
+            &["--tasks", "1", "--store", &store, "--env", &env],
+        )
+    };
+    let old = start("nyan cat");
+    let both = start("keyboard cat,nyan cat");
+    // One secret: signed and read back.
+    let (_, from_old) = get(&old, "/visits", None);
+    let from_old = from_old.expect("a session");
+    let (_, _, body) = get_header(&old, "/visits", Some(&from_old));
+    assert!(body.contains("\"visits\":2"), "{body}");
+    // Several: a cookie signed with any is read...
+    let (_, _, body) = get_header(&both, "/visits", Some(&from_old));
+    assert!(body.contains("\"visits\":3"), "{body}");
+    // ...and new cookies are signed with the first, which the other does not know.
+    let (_, from_both) = get(&both, "/visits", None);
+    let from_both = from_both.expect("a session");
+    let (_, _, body) = get_header(&old, "/visits", Some(&from_both));
+    assert!(body.contains("\"visits\":1"), "not read: {body}");
+}
+
+// S100 "req.session: should persist".
+#[test]
+fn req_session_should_persist() {
+    let (host, admin) = session_host(&[]);
+    let (_, cookie) = get(&host, "/visits", None);
+    assert_eq!(entries(admin), 1);
+    let (_, _, body) = get_header(&host, "/visits", cookie.as_deref());
+    assert!(body.contains("\"visits\":2"), "{body}");
+}
+
+// S106 ".regenerate(): should destroy/replace the previous session".
+#[test]
+fn regenerate_should_destroy_and_replace_the_previous_session() {
+    let (host, admin) = session_host(&[]);
+    let (_, first, body) = get_header(&host, "/session/regenerate", None);
+    assert!(body.contains("\"same\":false"), "{body}");
+    let first = first
+        .expect("a session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, second, body) = get_header(&host, "/session/regenerate", Some(&first));
+    assert!(body.contains("\"same\":false"), "{body}");
+    let second = second.expect("a new cookie");
+    assert_ne!(
+        wasmhost_tests::session_id(&first),
+        wasmhost_tests::session_id(second.split(';').next().unwrap())
+    );
+    assert_eq!(entries(admin), 1, "the previous session is gone");
+}
+
+// S110 ".save(): should save session to store".
+#[test]
+fn save_should_save_session_to_store() {
+    let (host, _) = session_host(&[]);
+    let (status, _, body) = get_header(&host, "/session/stored", None);
+    assert_eq!((status, body.as_str()), (200, "stored"));
+}
+
+// S126 ".secure: should not set-cookie when insecure", S134 "partitioned: by
+// default should not set partitioned attribute".
+#[test]
+fn a_secure_cookie_is_not_sent_over_plain_http_and_partitioned_is_off_by_default() {
+    let (secure, _) = session_host(&["SESSION_SECURE=true"]);
+    let (status, cookie, _) = get_header(&secure, "/session/user", None);
+    assert_eq!((status, cookie), (200, None));
+    let (plain, _) = session_host(&[]);
+    let (_, cookie, _) = get_header(&plain, "/session/user", None);
+    assert!(!cookie.expect("a cookie").contains("Partitioned"));
+}
+
+// test/cookie.js, new Cookie(): C2 "should default expires to null", C3
+// "should default httpOnly to true", C4 "should default path to /", C5
+// "should default maxAge to null".
+#[test]
+fn new_cookie_defaults() {
+    let (host, _) = session_host(&["SESSION_MAX_AGE_MS=none"]);
+    let (_, header, _) = get_header(&host, "/session/user", None);
+    let header = header.expect("a cookie");
+    assert!(!header.contains("Expires="), "{header}");
+    assert!(header.contains("; HttpOnly"), "{header}");
+    assert!(header.contains("; Path=/"), "{header}");
+    let cookie = header.split(';').next().unwrap().to_owned();
+    let (_, _, body) = get_header(&host, "/session/cookie", Some(&cookie));
+    let cookie: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(cookie["originalMaxAge"], serde_json::Value::Null);
+    assert_eq!(cookie["hasExpires"], false);
+    assert_eq!(cookie["httpOnly"], true);
+    assert_eq!(cookie["path"], "/");
+}
+
+// test/cookie.js, with options: C12 "maxAge: should set expires", C13
+// "should set maxAge".
+#[test]
+fn new_cookie_with_max_age_sets_expires_and_max_age() {
+    let (host, _) = session_host(&["SESSION_MAX_AGE_MS=60000"]);
+    let (_, header, _) = get_header(&host, "/session/user", None);
+    let header = header.expect("a cookie");
+    let expires = header
+        .split("; ")
+        .find_map(|attribute| attribute.strip_prefix("Expires="))
+        .expect("Expires");
+    let ahead = httpdate::parse_http_date(expires)
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .as_secs();
+    assert!((58..=60).contains(&ahead), "{ahead}");
+    let cookie = header.split(';').next().unwrap().to_owned();
+    let (_, _, body) = get_header(&host, "/session/cookie", Some(&cookie));
+    assert!(body.contains("\"originalMaxAge\":60000"), "{body}");
+}
+
+// C17 "path: should set path"; S37 'when "path" set to "/foo/bar": should not
+// set cookie for "/" request', S40 'should set cookie for "/foo/bar/baz"
+// request'.
+#[test]
+fn cookie_path_option() {
+    let (host, _) = session_host(&["SESSION_PATH=/foo/bar", "SESSION_SAVE_UNINITIALIZED=true"]);
+    let (_, cookie, _) = get_header(&host, "/task", None);
+    assert_eq!(cookie, None, "no session outside the path");
+    let (_, cookie, _) = get_header(&host, "/foo/bar/baz", None);
+    assert!(cookie.expect("a cookie").contains("; Path=/foo/bar"));
 }
