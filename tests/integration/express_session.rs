@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 54 are ported so far, the other 73 are
+//! says why below) and 127 do: 73 are ported so far, the other 54 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -55,12 +55,14 @@
 //! - S28 L542 "should not exist in store": ported:
 //!   `when_session_expired_in_store_a_new_session_is_made`
 //! - S29 L567 "should pass error from inflate": to port
-//! - S30 L598 "should trust X-Forwarded-Proto when string": to port
-//! - S31 L606 "should trust X-Forwarded-Proto when comma-separated list": to port
-//! - S32 L614 "should work when no header": to port
-//! - S33 L637 "should not trust X-Forwarded-Proto": to port
+//! - S30 L598 "should trust X-Forwarded-Proto when string": ported:
+//!   `proxy_option_and_secure_cookies`
+//! - S31 L606 "should trust X-Forwarded-Proto when comma-separated list": ported:
+//!   `proxy_option_and_secure_cookies`
+//! - S32 L614 "should work when no header": ported: `proxy_option_and_secure_cookies`
+//! - S33 L637 "should not trust X-Forwarded-Proto": ported: `proxy_option_and_secure_cookies`
 //! - S34 L645 "should ignore req.secure": to port
-//! - S35 L670 "should not trust X-Forwarded-Proto": to port
+//! - S35 L670 "should not trust X-Forwarded-Proto": ported: `proxy_option_and_secure_cookies`
 //! - S36 L678 "should use req.secure": to port
 //! - S37 L695 "should not set cookie for "/" request": ported: `cookie_path_option`
 //! - S38 L702 "should not set cookie for "http://foo/bar" request": to port
@@ -115,8 +117,10 @@
 //!   `resave_option_saves_an_unmodified_session_unless_false`
 //! - S76 L1217 "should prevent save on unmodified session": ported:
 //!   `resave_option_saves_an_unmodified_session_unless_false`
-//! - S77 L1237 "should still save modified session": to port
-//! - S78 L1273 "should detect a "cookie" property as modified": to port
+//! - S77 L1237 "should still save modified session": ported:
+//!   `resave_false_still_saves_modified_sessions`
+//! - S78 L1273 "should detect a "cookie" property as modified": ported:
+//!   `resave_false_still_saves_modified_sessions`
 //! - S79 L1296 "should pass session touch error": ported:
 //!   `resave_false_should_pass_session_touch_error_without_changing_the_answer`
 //! - S80 L1328 "should default to true": ported: `save_uninitialized_option`
@@ -148,7 +152,8 @@
 //! - S99 L1668 "should error when res.end is called twice": skipped: Compares Node's own
 //!   double-`res.end` error
 //! - S100 L1706 "should persist": ported: `req_session_should_persist`
-//! - S101 L1729 "should only set-cookie when modified": to port
+//! - S101 L1729 "should only set-cookie when modified": ported:
+//!   `req_session_should_only_set_cookie_when_modified`
 //! - S102 L1769 "should not have enumerable methods": to port
 //! - S103 L1785 "should not be set if store is disconnected": to port
 //! - S104 L1799 "should be set when store reconnects": to port
@@ -164,18 +169,24 @@
 //! - S112 L2018 "should prevent end-of-request save on reloaded session": to port
 //! - S113 L2044 "should prevent end-of-request save": ported:
 //!   `save_should_prevent_end_of_request_save`
-//! - S114 L2070 "should reset session expiration": to port
-//! - S115 L2106 "should serialize as parameters": to port
-//! - S116 L2121 "should default to a browser-session length cookie": to port
-//! - S117 L2128 "should Set-Cookie only once for browser-session cookies": to port
+//! - S114 L2070 "should reset session expiration": ported: `touch_should_reset_session_expiration`
+//! - S115 L2106 "should serialize as parameters": ported:
+//!   `cookie_attributes_per_request_and_browser_session_cookies`
+//! - S116 L2121 "should default to a browser-session length cookie": ported:
+//!   `cookie_attributes_per_request_and_browser_session_cookies`
+//! - S117 L2128 "should Set-Cookie only once for browser-session cookies": ported:
+//!   `cookie_attributes_per_request_and_browser_session_cookies`
 //! - S118 L2144 "should override defaults": to port
 //! - S119 L2167 "should forward errors setting cookie": ported:
 //!   `a_cookie_path_that_would_inject_an_attribute_is_refused_not_sent`
-//! - S120 L2184 "should preserve cookies set before writeHead is called": to port
+//! - S120 L2184 "should preserve cookies set before writeHead is called": ported:
+//!   `cookies_the_app_sets_come_before_the_session_cookie`
 //! - S121 L2197 "should preserve cookies set in writeHead": skipped: `writeHead` vs `setHeader` is
 //!   a Node API distinction; the SDK has one way to set headers (S120)
-//! - S122 L2214 "should equal original maxAge": to port
-//! - S123 L2230 "should equal original maxAge for all requests": to port
+//! - S122 L2214 "should equal original maxAge": ported:
+//!   `original_max_age_should_equal_original_max_age_for_all_requests`
+//! - S123 L2230 "should equal original maxAge for all requests": ported:
+//!   `original_max_age_should_equal_original_max_age_for_all_requests`
 //! - S124 L2260 "should equal original maxAge for all requests": skipped: Same scenario with
 //!   SmartStore, a store returning `expires` as a `Date` (Node store API detail); the SDK only
 //!   reads JSON
@@ -183,9 +194,12 @@
 //!   (`req.connection.encrypted`); wasmhost serves plain HTTP
 //! - S126 L2322 "should not set-cookie when insecure": ported:
 //!   `a_secure_cookie_is_not_sent_over_plain_http_and_partitioned_is_off_by_default`
-//! - S127 L2362 "should set cookie expires relative to maxAge": to port
-//! - S128 L2370 "should modify cookie expires when changed": to port
-//! - S129 L2378 "should modify cookie expires when changed to large value": to port
+//! - S127 L2362 "should set cookie expires relative to maxAge": ported:
+//!   `max_age_sets_expires_relative_to_it_and_changes_persist`
+//! - S128 L2370 "should modify cookie expires when changed": ported:
+//!   `max_age_sets_expires_relative_to_it_and_changes_persist`
+//! - S129 L2378 "should modify cookie expires when changed to large value": ported:
+//!   `max_age_sets_expires_relative_to_it_and_changes_persist`
 //! - S130 L2389 "should set absolute": ported:
 //!   `cookie_expires_when_given_a_date_should_set_absolute`
 //! - S131 L2403 "should be a browser-session cookie": ported:
@@ -220,7 +234,8 @@
 //!   serializes the cookie (JS property clash)
 //! - C9 L52 "should set expires": to port
 //! - C10 L59 "should set maxAge": to port
-//! - C11 L69 "should set httpOnly": to port
+//! - C11 L69 "should set httpOnly": ported:
+//!   `cookie_attributes_per_request_and_browser_session_cookies`
 //! - C12 L77 "should set expires": ported: `new_cookie_with_max_age_sets_expires_and_max_age`
 //! - C13 L85 "should set maxAge": ported: `new_cookie_with_max_age_sets_expires_and_max_age`
 //! - C14 L94 "should accept Date object": skipped: Deprecated JS overload (maxAge given as a Date)
@@ -846,4 +861,254 @@ fn cookie_path_option() {
     assert_eq!(cookie, None, "no session outside the path");
     let (_, cookie, _) = get_header(&host, "/foo/bar/baz", None);
     assert!(cookie.expect("a cookie").contains("; Path=/foo/bar"));
+}
+
+/// Seconds from now to the `Expires` of a `Set-Cookie` header.
+fn expires_in(header: &str) -> u64 {
+    let expires = header
+        .split("; ")
+        .find_map(|attribute| attribute.strip_prefix("Expires="))
+        .unwrap_or_else(|| panic!("no Expires in {header}"));
+    httpdate::parse_http_date(expires)
+        .unwrap()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// `GET path` with a cookie and a header.
+fn get_with(host: &Host, path: &str, cookie: Option<&str>, header: (&str, &str)) -> Option<String> {
+    let mut request = http().get(host.url(path)).header(header.0, header.1);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    set_cookie_header(&request.send().unwrap())
+}
+
+// proxy option: S30 "when enabled: should trust X-Forwarded-Proto when
+// string", S31 "when comma-separated list", S32 "should work when no header"
+// (the session is saved, its secure cookie not sent), S33 "when disabled:
+// should not trust X-Forwarded-Proto", S35 "when unspecified: should not
+// trust X-Forwarded-Proto".
+#[test]
+fn proxy_option_and_secure_cookies() {
+    let (trusted, admin) = session_host(&["SESSION_SECURE=true", "SESSION_PROXY=true"]);
+    let sent = get_with(
+        &trusted,
+        "/session/user",
+        None,
+        ("x-forwarded-proto", "https"),
+    );
+    assert!(sent.is_some_and(|c| c.contains("; Secure")));
+    let sent = get_with(
+        &trusted,
+        "/session/user",
+        None,
+        ("x-forwarded-proto", "https,http"),
+    );
+    assert!(sent.is_some());
+    let before = store_calls(admin, "set");
+    let (status, sent) = get(&trusted, "/session/user", None);
+    assert_eq!((status, sent), (200, None));
+    assert_eq!(store_calls(admin, "set"), before + 1, "saved all the same");
+    for env in [
+        &["SESSION_SECURE=true", "SESSION_PROXY=false"][..],
+        &["SESSION_SECURE=true"][..],
+    ] {
+        let (host, _) = session_host(env);
+        let sent = get_with(&host, "/session/user", None, ("x-forwarded-proto", "https"));
+        assert_eq!(sent, None, "{env:?}");
+    }
+}
+
+// .cookie: S115 "should serialize as parameters", S116 "should default to a
+// browser-session length cookie", S117 "should Set-Cookie only once for
+// browser-session cookies"; test/cookie.js C11 "httpOnly: should set
+// httpOnly".
+#[test]
+fn cookie_attributes_per_request_and_browser_session_cookies() {
+    let (host, _) = session_host(&["SESSION_PROXY=true"]);
+    let sent = get_with(
+        &host,
+        "/session/cookie-flags",
+        None,
+        ("x-forwarded-proto", "https"),
+    )
+    .expect("a cookie");
+    assert!(
+        !sent.contains("HttpOnly") && sent.contains("; Secure"),
+        "{sent}"
+    );
+
+    let (admin_path, _) = session_host(&[
+        "SESSION_PATH=/admin",
+        "SESSION_MAX_AGE_MS=none",
+        "SESSION_SAVE_UNINITIALIZED=true",
+    ]);
+    let (_, first, _) = get_header(&admin_path, "/admin/foo", None);
+    let first = first.expect("a cookie");
+    assert!(!first.contains("Expires="), "{first}");
+    let cookie = first.split(';').next().unwrap().to_owned();
+    let (_, again, _) = get_header(&admin_path, "/admin", Some(&cookie));
+    assert_eq!(again, None, "sent only once");
+
+    let (host, _) = session_host(&["SESSION_HTTP_ONLY=false"]);
+    let (_, sent, _) = get_header(&host, "/session/user", None);
+    assert!(!sent.expect("a cookie").contains("HttpOnly"));
+}
+
+// S120 "should preserve cookies set before writeHead is called".
+#[test]
+fn cookies_the_app_sets_come_before_the_session_cookie() {
+    let (host, _) = session_host(&[]);
+    let response = http()
+        .get(host.url("/session/other-cookie"))
+        .send()
+        .unwrap();
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert_eq!(cookies[0], "previous=cookieValue; Path=/; HttpOnly");
+    assert!(cookies[1].starts_with("connect.sid="), "{cookies:?}");
+}
+
+// S122 ".originalMaxAge: should equal original maxAge", S123 "for all
+// requests".
+#[test]
+fn original_max_age_should_equal_original_max_age_for_all_requests() {
+    let (host, _) = session_host(&["SESSION_MAX_AGE_MS=2000"]);
+    let (_, cookie, _) = get_header(&host, "/session/user", None);
+    let cookie = cookie
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        let (_, _, body) = get_header(&host, "/session/cookie", Some(&cookie));
+        assert!(body.contains("\"originalMaxAge\":2000"), "{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// .maxAge: S127 "should set cookie expires relative to maxAge", S128 "should
+// modify cookie expires when changed", S129 "when changed to large value".
+#[test]
+fn max_age_sets_expires_relative_to_it_and_changes_persist() {
+    let (host, _) = session_host(&["SESSION_MAX_AGE_MS=60000"]);
+    let (_, first, _) = get_header(&host, "/session/max-age", None);
+    let first = first.expect("a cookie");
+    assert!((58..=60).contains(&expires_in(&first)), "{first}");
+    let cookie = first.split(';').next().unwrap().to_owned();
+    let (_, changed, _) = get_header(&host, "/session/max-age?ms=5000000", Some(&cookie));
+    let changed = changed.expect("modified: the cookie is sent");
+    assert!((4998..=5000).contains(&expires_in(&changed)), "{changed}");
+    // The new max age persists.
+    let (_, again, _) = get_header(&host, "/session/max-age", Some(&cookie));
+    assert!((4998..=5000).contains(&expires_in(&again.expect("a cookie"))));
+    let (_, large, _) = get_header(&host, "/session/max-age?ms=3000000000", Some(&cookie));
+    let large = expires_in(&large.expect("a cookie"));
+    assert!((2_999_998..=3_000_000).contains(&large), "{large}");
+}
+
+// S101 "req.session: should only set-cookie when modified".
+#[test]
+fn req_session_should_only_set_cookie_when_modified() {
+    let (host, _) = session_host(&[]);
+    let (_, first, body) = get_header(&host, "/session/toggle?modify", None);
+    assert_eq!(body, "1");
+    let cookie = first
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, second, body) = get_header(&host, "/session/toggle?modify", Some(&cookie));
+    assert_eq!((body.as_str(), second.is_some()), ("2", true));
+    let (_, third, body) = get_header(&host, "/session/toggle", Some(&cookie));
+    assert_eq!((body.as_str(), third.is_some()), ("2", false));
+    let (_, fourth, body) = get_header(&host, "/session/toggle?modify", Some(&cookie));
+    assert_eq!((body.as_str(), fourth.is_some()), ("3", true));
+}
+
+// resave false: S77 "should still save modified session", S78 "should detect
+// a cookie property as modified".
+#[test]
+fn resave_false_still_saves_modified_sessions() {
+    let (host, admin) = session_host(&["SESSION_RESAVE=false"]);
+    let client = http();
+    let put = client
+        .put(host.url("/session/token/w6RHhwaA"))
+        .send()
+        .unwrap();
+    let cookie = set_cookie(&put).expect("a cookie");
+    assert_eq!(put.text().unwrap(), "token=w6RHhwaA");
+    assert_eq!(store_calls(admin, "set"), 1);
+    let (_, body) = get_text(&client, &host.url("/session/token"), Some(&cookie));
+    assert_eq!(body, "token=w6RHhwaA");
+    assert_eq!(store_calls(admin, "set"), 1, "unmodified: not saved");
+    let put = client
+        .put(host.url("/session/token/zfQ3rzM3"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(put.text().unwrap(), "token=zfQ3rzM3");
+    assert_eq!(store_calls(admin, "set"), 2);
+
+    let (_, nested) = get(&host, "/session/nested-cookie", None);
+    let nested = nested.expect("a cookie");
+    let sets = store_calls(admin, "set");
+    let (_, body) = get_text(&client, &host.url("/session/nested-cookie"), Some(&nested));
+    assert_eq!(body, "2");
+    assert_eq!(
+        store_calls(admin, "set"),
+        sets + 1,
+        "a nested cookie key is a change"
+    );
+}
+
+// S114 ".touch(): should reset session expiration", adapted to the
+// connect-redis layout: a touch renews the TTL without rewriting the JSON.
+#[test]
+fn touch_should_reset_session_expiration() {
+    let redis = RedisServer::start();
+    let store = redis.url();
+    let host = Host::start(
+        &guest("test-app"),
+        &[
+            "--tasks",
+            "1",
+            "--store",
+            &store,
+            "--env",
+            "SESSION_RESAVE=false",
+            "--env",
+            "SESSION_MAX_AGE_MS=60000",
+        ],
+    );
+    let (_, cookie, _) = get_header(&host, "/session/touch", None);
+    let cookie = cookie
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let key = format!("sess:{}", wasmhost_tests::session_id(&cookie));
+    let mut client = redis.client();
+    let stored: String = redis::cmd("GET").arg(&key).query(&mut client).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let before: i64 = redis::cmd("PTTL").arg(&key).query(&mut client).unwrap();
+    let (status, _, _) = get_header(&host, "/task", Some(&cookie));
+    assert_eq!(status, 200);
+    let after: i64 = redis::cmd("PTTL").arg(&key).query(&mut client).unwrap();
+    assert!(
+        before < 59_000 && after > 59_000,
+        "TTL renewed: {before} -> {after}"
+    );
+    let again: String = redis::cmd("GET").arg(&key).query(&mut client).unwrap();
+    assert_eq!(again, stored, "the JSON is not rewritten");
 }
