@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 73 are ported so far, the other 54 are
+//! says why below) and 127 do: 87 are ported so far, the other 40 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -34,12 +34,14 @@
 //!   `req.sessionID` (JS dynamic typing)
 //! - S16 L266 "should update cookie expiration when slow write": to port
 //! - S17 L293 "should have saved session": ported: `when_response_ended_should_have_saved_session`
-//! - S18 L308 "should have saved session even with empty response": to port
+//! - S18 L308 "should have saved session even with empty response": ported:
+//!   `save_prevents_the_end_of_request_save_and_empty_responses_save_too`
 //! - S19 L323 "should have saved session even with multi-write": skipped: Tests `res.write` plus
 //!   Content-Length chunk splitting inside express's `res.end` proxy
 //! - S20 L340 "should have saved session even with non-chunked response": skipped: Same Node path:
 //!   the last-byte split when Content-Length is set
-//! - S21 L356 "should have saved session with updated cookie expiration": to port
+//! - S21 L356 "should have saved session with updated cookie expiration": ported:
+//!   `the_stored_expiry_is_the_cookies`
 //! - S22 L395 "should create a new session": ported:
 //!   `when_sid_not_in_store_should_create_a_new_session_with_a_new_sid`
 //! - S23 L418 "should have a new sid": ported:
@@ -66,10 +68,10 @@
 //! - S36 L678 "should use req.secure": to port
 //! - S37 L695 "should not set cookie for "/" request": ported: `cookie_path_option`
 //! - S38 L702 "should not set cookie for "http://foo/bar" request": to port
-//! - S39 L710 "should set cookie for "/foo/bar" request": to port
+//! - S39 L710 "should set cookie for "/foo/bar" request": ported: `cookie_path_option`
 //! - S40 L717 "should set cookie for "/foo/bar/baz" request": ported: `cookie_path_option`
 //! - S41 L729 "should set cookie for "/foo/bar" request": to port
-//! - S42 L736 "should not set cookie for "/foo/foo/bar" request": to port
+//! - S42 L736 "should not set cookie for "/foo/foo/bar" request": ported: `cookie_path_option`
 //! - S43 L751 "should set secure when X-Forwarded-Proto is https": to port
 //! - S44 L765 "should not set secure when X-Forwarded-Proto is https": to port
 //! - S45 L787 "should set secure if req.secure = true": to port
@@ -157,16 +159,20 @@
 //! - S102 L1769 "should not have enumerable methods": to port
 //! - S103 L1785 "should not be set if store is disconnected": to port
 //! - S104 L1799 "should be set when store reconnects": to port
-//! - S105 L1822 "should destroy the previous session": to port
+//! - S105 L1822 "should destroy the previous session": ported:
+//!   `destroy_removes_the_session_and_reload_of_a_missing_session_is_an_error`
 //! - S106 L1838 "should destroy/replace the previous session": ported:
 //!   `regenerate_should_destroy_and_replace_the_previous_session`
 //! - S107 L1863 "should reload session from store": to port
-//! - S108 L1903 "should error is session missing": to port
+//! - S108 L1903 "should error is session missing": ported:
+//!   `destroy_removes_the_session_and_reload_of_a_missing_session_is_an_error`
 //! - S109 L1932 "should not override an overridden reload in case of errors": skipped: JS method
 //!   re-wrapping and call-stack growth over 20 nested failing reloads
 //! - S110 L1977 "should save session to store": ported: `save_should_save_session_to_store`
-//! - S111 L1995 "should prevent end-of-request save": to port
-//! - S112 L2018 "should prevent end-of-request save on reloaded session": to port
+//! - S111 L1995 "should prevent end-of-request save": ported:
+//!   `save_prevents_the_end_of_request_save_and_empty_responses_save_too`
+//! - S112 L2018 "should prevent end-of-request save on reloaded session": ported:
+//!   `save_prevents_the_end_of_request_save_and_empty_responses_save_too`
 //! - S113 L2044 "should prevent end-of-request save": ported:
 //!   `save_should_prevent_end_of_request_save`
 //! - S114 L2070 "should reset session expiration": ported: `touch_should_reset_session_expiration`
@@ -176,7 +182,7 @@
 //!   `cookie_attributes_per_request_and_browser_session_cookies`
 //! - S117 L2128 "should Set-Cookie only once for browser-session cookies": ported:
 //!   `cookie_attributes_per_request_and_browser_session_cookies`
-//! - S118 L2144 "should override defaults": to port
+//! - S118 L2144 "should override defaults": ported: `partitioned_and_priority_options`
 //! - S119 L2167 "should forward errors setting cookie": ported:
 //!   `a_cookie_path_that_would_inject_an_attribute_is_refused_not_sent`
 //! - S120 L2184 "should preserve cookies set before writeHead is called": ported:
@@ -204,13 +210,14 @@
 //!   `cookie_expires_when_given_a_date_should_set_absolute`
 //! - S131 L2403 "should be a browser-session cookie": ported:
 //!   `cookie_expires_when_null_should_be_a_browser_session_cookie_and_not_reset_when_modified`
-//! - S132 L2415 "should not reset cookie": to port
+//! - S132 L2415 "should not reset cookie": ported:
+//!   `cookie_expires_when_null_should_not_reset_cookie`
 //! - S133 L2434 "should not reset cookie when modified": ported:
 //!   `cookie_expires_when_null_should_be_a_browser_session_cookie_and_not_reset_when_modified`
 //! - S134 L2458 "should not set partitioned attribute": ported:
 //!   `a_secure_cookie_is_not_sent_over_plain_http_and_partitioned_is_off_by_default`
-//! - S135 L2469 "should not set partitioned attribute": to port
-//! - S136 L2480 "should set partitioned attribute": to port
+//! - S135 L2469 "should not set partitioned attribute": ported: `partitioned_and_priority_options`
+//! - S136 L2480 "should set partitioned attribute": ported: `partitioned_and_priority_options`
 //! - S137 L2494 "should respond correctly on save": skipped: A store calling back synchronously
 //!   (Node store callback timing)
 //! - S138 L2507 "should respond correctly on destroy": skipped: Sync store plus `res.write`
@@ -240,9 +247,9 @@
 //! - C13 L85 "should set maxAge": ported: `new_cookie_with_max_age_sets_expires_and_max_age`
 //! - C14 L94 "should accept Date object": skipped: Deprecated JS overload (maxAge given as a Date)
 //! - C15 L103 "should reject invalid types": skipped: JS type errors (`'42'`, `true`, a function)
-//! - C16 L111 "should set partitioned": to port
+//! - C16 L111 "should set partitioned": ported: `partitioned_and_priority_options`
 //! - C17 L119 "should set path": ported: `cookie_path_option`
-//! - C18 L127 "should set priority": to port
+//! - C18 L127 "should set priority": ported: `partitioned_and_priority_options`
 
 use std::time::Duration;
 
@@ -861,6 +868,12 @@ fn cookie_path_option() {
     assert_eq!(cookie, None, "no session outside the path");
     let (_, cookie, _) = get_header(&host, "/foo/bar/baz", None);
     assert!(cookie.expect("a cookie").contains("; Path=/foo/bar"));
+    // S39 'should set cookie for "/foo/bar" request', S42 (mounted) 'should
+    // not set cookie for "/foo/foo/bar" request'.
+    let (_, cookie, _) = get_header(&host, "/foo/bar", None);
+    assert!(cookie.is_some());
+    let (_, cookie, _) = get_header(&host, "/foo/foo/bar", None);
+    assert_eq!(cookie, None);
 }
 
 /// Seconds from now to the `Expires` of a `Set-Cookie` header.
@@ -1111,4 +1124,125 @@ fn touch_should_reset_session_expiration() {
     );
     let again: String = redis::cmd("GET").arg(&key).query(&mut client).unwrap();
     assert_eq!(again, stored, "the JSON is not rewritten");
+}
+
+// .save(): S111 "should prevent end-of-request save" (saveUninitialized at
+// its default), S112 "should prevent end-of-request save on reloaded
+// session"; S18 "when response ended: should have saved session even with
+// empty response".
+#[test]
+fn save_prevents_the_end_of_request_save_and_empty_responses_save_too() {
+    let (host, admin) = session_host(&["SESSION_SAVE_UNINITIALIZED=default"]);
+    let (_, cookie, _) = get_header(&host, "/session/save", None);
+    assert_eq!(store_calls(admin, "set"), 1);
+    let cookie = cookie
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    get_header(&host, "/session/save", Some(&cookie));
+    assert_eq!(store_calls(admin, "set"), 2);
+    get_header(&host, "/session/reload-save", None);
+    assert_eq!(
+        store_calls(admin, "set"),
+        3,
+        "one write despite the failed reload"
+    );
+    let (status, sent, body) = get_header(&host, "/session/empty", None);
+    assert_eq!((status, body.as_str(), sent.is_some()), (200, "", true));
+    assert_eq!(store_calls(admin, "set"), 4);
+}
+
+// S21 "should have saved session with updated cookie expiration": the stored
+// expiry is the one the cookie carries.
+#[test]
+fn the_stored_expiry_is_the_cookies() {
+    let redis = RedisServer::start();
+    let store = redis.url();
+    let host = Host::start(
+        &guest("test-app"),
+        &[
+            "--tasks",
+            "1",
+            "--store",
+            &store,
+            "--env",
+            "SESSION_MAX_AGE_MS=60000",
+        ],
+    );
+    let (_, header, _) = get_header(&host, "/session/user", None);
+    let header = header.expect("a cookie");
+    let cookie = header.split(';').next().unwrap();
+    let key = format!("sess:{}", wasmhost_tests::session_id(cookie));
+    let stored: String = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut redis.client())
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let stored = humantime::parse_rfc3339(stored["cookie"]["expires"].as_str().unwrap()).unwrap();
+    let sent = header
+        .split("; ")
+        .find_map(|attribute| attribute.strip_prefix("Expires="))
+        .unwrap();
+    assert_eq!(httpdate::fmt_http_date(stored), sent);
+}
+
+// S132 "cookie.expires when null: should not reset cookie" (the first
+// request sends a browser-session cookie, an unmodified second none).
+#[test]
+fn cookie_expires_when_null_should_not_reset_cookie() {
+    let (host, _) = session_host(&[]);
+    let (_, first, _) = get_header(&host, "/session/expires?in=none", None);
+    let first = first.expect("a cookie");
+    assert!(!first.contains("Expires="), "{first}");
+    let cookie = first.split(';').next().unwrap().to_owned();
+    let (_, again, _) = get_header(&host, "/task", Some(&cookie));
+    assert_eq!(again, None);
+}
+
+// S118 ".cookie: should override defaults" (priority), S135 "partitioned: when
+// false should not set", S136 "when true should set"; test/cookie.js C16
+// "should set partitioned", C18 "should set priority".
+#[test]
+fn partitioned_and_priority_options() {
+    for (env, present, absent) in [
+        (
+            &["SESSION_PARTITIONED=true"][..],
+            "; Partitioned",
+            "Priority",
+        ),
+        (
+            &["SESSION_PARTITIONED=false"][..],
+            "; Path=/",
+            "Partitioned",
+        ),
+        (
+            &["SESSION_PRIORITY=high"][..],
+            "; Priority=High",
+            "Partitioned",
+        ),
+    ] {
+        let (host, _) = session_host(env);
+        let (_, sent, _) = get_header(&host, "/session/user", None);
+        let sent = sent.expect("a cookie");
+        assert!(
+            sent.contains(present) && !sent.contains(absent),
+            "{env:?}: {sent}"
+        );
+    }
+}
+
+// .destroy(): S105 "should destroy the previous session"; .reload(): S108
+// "should error is session missing".
+#[test]
+fn destroy_removes_the_session_and_reload_of_a_missing_session_is_an_error() {
+    let (host, admin) = session_host(&[]);
+    let (_, cookie) = get(&host, "/visits", None);
+    let cookie = cookie.expect("a cookie");
+    let (status, sent, body) = get_header(&host, "/logout", Some(&cookie));
+    assert_eq!((status, sent, body.as_str()), (200, None, "bye"));
+    assert_eq!(entries(admin), 0);
+    let (status, _, _) = get_header(&host, "/session/reload", Some(&cookie));
+    assert_eq!(status, 500, "the session is gone");
 }
