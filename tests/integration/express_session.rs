@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 87 are ported so far, the other 40 are
+//! says why below) and 127 do: 102 are ported so far, the other 25 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -72,23 +72,38 @@
 //! - S40 L717 "should set cookie for "/foo/bar/baz" request": ported: `cookie_path_option`
 //! - S41 L729 "should set cookie for "/foo/bar" request": to port
 //! - S42 L736 "should not set cookie for "/foo/foo/bar" request": ported: `cookie_path_option`
-//! - S43 L751 "should set secure when X-Forwarded-Proto is https": to port
-//! - S44 L765 "should not set secure when X-Forwarded-Proto is https": to port
-//! - S45 L787 "should set secure if req.secure = true": to port
-//! - S46 L795 "should not set secure if req.secure = false": to port
+//! - S43 L751 "should set secure when X-Forwarded-Proto is https": ported:
+//!   `secure_auto_follows_the_requests_scheme`
+//! - S44 L765 "should not set secure when X-Forwarded-Proto is https": ported:
+//!   `secure_auto_follows_the_requests_scheme`
+//! - S45 L787 "should set secure if req.secure = true": ported (adapted: HTTPS as a trusted proxy
+//!   reports it): `secure_auto_follows_the_requests_scheme`
+//! - S46 L795 "should not set secure if req.secure = false": ported:
+//!   `secure_auto_follows_the_requests_scheme`
 //! - S47 L806 "should call custom function and apply cookie options": to port
 //! - S48 L831 "should provide req argument": to port
-//! - S49 L871 "should set SameSite=None for secure connections": to port
-//! - S50 L879 "should set SameSite=Lax for insecure connections": to port
-//! - S51 L894 "should set SameSite=None when X-Forwarded-Proto is https": to port
-//! - S52 L902 "should set SameSite=Lax when X-Forwarded-Proto is http": to port
-//! - S53 L916 "should set SameSite=Lax when X-Forwarded-Proto is https": to port
-//! - S54 L940 "should set both Secure and SameSite=None when secure": to port
-//! - S55 L949 "should set neither Secure nor SameSite=None when insecure": to port
-//! - S56 L972 "should set SameSite=None without Secure when secure": to port
-//! - S57 L981 "should set SameSite=Lax without Secure when insecure": to port
-//! - S58 L1004 "should set both Secure and SameSite=None when secure": to port
-//! - S59 L1013 "should not set cookie when insecure": to port
+//! - S49 L871 "should set SameSite=None for secure connections": ported (adapted: HTTPS as a
+//!   trusted proxy reports it): `same_site_auto_follows_the_requests_scheme`
+//! - S50 L879 "should set SameSite=Lax for insecure connections": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
+//! - S51 L894 "should set SameSite=None when X-Forwarded-Proto is https": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
+//! - S52 L902 "should set SameSite=Lax when X-Forwarded-Proto is http": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
+//! - S53 L916 "should set SameSite=Lax when X-Forwarded-Proto is https": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
+//! - S54 L940 "should set both Secure and SameSite=None when secure": ported (adapted: HTTPS as a
+//!   trusted proxy reports it): `same_site_auto_follows_the_requests_scheme`
+//! - S55 L949 "should set neither Secure nor SameSite=None when insecure": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
+//! - S56 L972 "should set SameSite=None without Secure when secure": ported (adapted: HTTPS as a
+//!   trusted proxy reports it): `same_site_auto_follows_the_requests_scheme`
+//! - S57 L981 "should set SameSite=Lax without Secure when insecure": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
+//! - S58 L1004 "should set both Secure and SameSite=None when secure": ported (adapted: HTTPS as a
+//!   trusted proxy reports it): `same_site_auto_follows_the_requests_scheme`
+//! - S59 L1013 "should not set cookie when insecure": ported:
+//!   `same_site_auto_follows_the_requests_scheme`
 //! - S60 L1026 "should reject non-function values": skipped: `genid:'bogus!'` type check; a Rust
 //!   closure type makes it impossible
 //! - S61 L1030 "should provide default generator": ported:
@@ -1245,4 +1260,86 @@ fn destroy_removes_the_session_and_reload_of_a_missing_session_is_an_error() {
     assert_eq!(entries(admin), 0);
     let (status, _, _) = get_header(&host, "/session/reload", Some(&cookie));
     assert_eq!(status, 500, "the session is gone");
+}
+
+/// The session cookie sent for a new session's `GET /session/user` with
+/// `env`, over HTTPS as a trusted proxy says (`https`), over plain HTTP as a
+/// proxy says (`http`), or with no proxy header (`None`).
+fn cookie_for(env: &[&str], proto: Option<&str>) -> Option<String> {
+    let (host, _) = session_host(env);
+    match proto {
+        Some(proto) => get_with(&host, "/session/user", None, ("x-forwarded-proto", proto)),
+        None => get_header(&host, "/session/user", None).1,
+    }
+}
+
+// cookie.secure "auto": S43 "should set secure when X-Forwarded-Proto is
+// https" (proxy trusted), S44 "should not set secure when X-Forwarded-Proto
+// is https" (proxy not trusted), S46 "should not set secure if req.secure =
+// false", and S45 "should set secure if req.secure = true" (adapted: wasmhost
+// has no TLS of its own, so a request is known to be secure only from a
+// trusted proxy's header).
+#[test]
+fn secure_auto_follows_the_requests_scheme() {
+    let secure = cookie_for(
+        &["SESSION_SECURE=auto", "SESSION_PROXY=true"],
+        Some("https"),
+    );
+    assert!(secure.is_some_and(|c| c.contains("; Secure")));
+    let untrusted = cookie_for(
+        &["SESSION_SECURE=auto", "SESSION_PROXY=false"],
+        Some("https"),
+    );
+    assert!(untrusted.is_some_and(|c| !c.contains("Secure")));
+    let plain = cookie_for(&["SESSION_SECURE=auto"], None);
+    assert!(plain.is_some_and(|c| !c.contains("Secure")));
+}
+
+// cookie.sameSite "auto": S49 (adapted, as S45) "should set SameSite=None for
+// secure connections", S50 "should set SameSite=Lax for insecure
+// connections", S51 "should set SameSite=None when X-Forwarded-Proto is
+// https", S52 "should set SameSite=Lax when X-Forwarded-Proto is http", S53
+// "should set SameSite=Lax when X-Forwarded-Proto is https" (proxy not
+// trusted); with secure: S54 (adapted) "should set both Secure and
+// SameSite=None when secure", S55 "should set neither Secure nor
+// SameSite=None when insecure", S56 (adapted) "should set SameSite=None
+// without Secure when secure", S57 "should set SameSite=Lax without Secure
+// when insecure", S58 (adapted) "should set both Secure and SameSite=None
+// when secure", S59 "should not set cookie when insecure".
+#[test]
+fn same_site_auto_follows_the_requests_scheme() {
+    let auto = "SESSION_SAME_SITE=auto";
+    let trusted = "SESSION_PROXY=true";
+    let none = cookie_for(&[auto, trusted], Some("https")).expect("a cookie");
+    assert!(none.contains("; SameSite=None"), "{none}");
+    let lax = cookie_for(&[auto], None).expect("a cookie");
+    assert!(lax.contains("; SameSite=Lax"), "{lax}");
+    let lax = cookie_for(&[auto, trusted], Some("http")).expect("a cookie");
+    assert!(lax.contains("; SameSite=Lax"), "{lax}");
+    let lax = cookie_for(&[auto, "SESSION_PROXY=false"], Some("https")).expect("a cookie");
+    assert!(lax.contains("; SameSite=Lax"), "{lax}");
+
+    let both = cookie_for(&[auto, "SESSION_SECURE=auto", trusted], Some("https")).unwrap();
+    assert!(
+        both.contains("; Secure") && both.contains("; SameSite=None"),
+        "{both}"
+    );
+    let neither = cookie_for(&[auto, "SESSION_SECURE=auto"], None).unwrap();
+    assert!(
+        !neither.contains("Secure") && neither.contains("; SameSite=Lax"),
+        "{neither}"
+    );
+    let not_secure = cookie_for(&[auto, "SESSION_SECURE=false", trusted], Some("https")).unwrap();
+    assert!(!not_secure.contains("Secure") && not_secure.contains("; SameSite=None"));
+    let plain = cookie_for(&[auto, "SESSION_SECURE=false"], None).unwrap();
+    assert!(
+        !plain.contains("Secure") && plain.contains("; SameSite=Lax"),
+        "{plain}"
+    );
+    let secure = cookie_for(&[auto, "SESSION_SECURE=true", trusted], Some("https")).unwrap();
+    assert!(
+        secure.contains("; Secure") && secure.contains("; SameSite=None"),
+        "{secure}"
+    );
+    assert_eq!(cookie_for(&[auto, "SESSION_SECURE=true"], None), None);
 }

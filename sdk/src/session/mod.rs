@@ -128,6 +128,11 @@ pub struct SessionOptions {
     save_uninitialized: bool,
     rolling: bool,
     trust_proxy: bool,
+    /// `cookie.secure: "auto"`: each new session's cookie is secure when its
+    /// request came over HTTPS.
+    secure_auto: bool,
+    /// `cookie.sameSite: "auto"`: `None` over HTTPS, `Lax` otherwise.
+    same_site_auto: bool,
 }
 
 impl SessionOptions {
@@ -167,6 +172,8 @@ impl SessionOptions {
             save_uninitialized: true,
             rolling: false,
             trust_proxy: false,
+            secure_auto: false,
+            same_site_auto: false,
         }
     }
 
@@ -294,6 +301,37 @@ impl SessionOptions {
         self
     }
 
+    /// `cookie.secure: "auto"`: a new session's cookie gets `Secure` when its
+    /// request came over HTTPS, as [`Self::trust_proxy`] lets the SDK tell
+    /// (wasmhost itself serves plain HTTP, so without a trusted proxy's
+    /// `X-Forwarded-Proto: https` it never does).
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").secure_auto().trust_proxy(true);
+    /// # let _ = options;
+    /// ```
+    pub fn secure_auto(mut self) -> Self {
+        self.secure_auto = true;
+        self
+    }
+
+    /// `cookie.sameSite: "auto"`: a new session's cookie gets `SameSite=None`
+    /// when its request came over HTTPS (see [`Self::secure_auto`]), `Lax`
+    /// otherwise.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").same_site_auto().trust_proxy(true);
+    /// # let _ = options;
+    /// ```
+    pub fn same_site_auto(mut self) -> Self {
+        self.same_site_auto = true;
+        self
+    }
+
     /// `cookie.sameSite` (default none: the attribute is not sent).
     ///
     /// ```
@@ -400,6 +438,24 @@ impl SessionOptions {
     pub fn trust_proxy(mut self, trust: bool) -> Self {
         self.trust_proxy = trust;
         self
+    }
+
+    /// The cookie a new session starts with, for a request that came over
+    /// HTTPS or not (the `auto` settings resolved, as express-session does
+    /// when it generates a session).
+    fn new_cookie(&self, secure_request: bool) -> SessionCookie {
+        let mut cookie = self.cookie.clone();
+        if self.secure_auto {
+            cookie.secure = Some(secure_request);
+        }
+        if self.same_site_auto {
+            cookie.same_site = Some(if secure_request {
+                SameSite::None
+            } else {
+                SameSite::Lax
+            });
+        }
+        cookie
     }
 
     fn key(&self, id: &str) -> String {
@@ -557,6 +613,9 @@ pub struct Session {
     /// another ([`Session::cookie_mut`]) sets the max age from it, as
     /// express-session's `cookie.expires` setter does.
     expires_at_start: Option<SystemTime>,
+    /// Whether this request came over HTTPS (for the `auto` cookie settings
+    /// of a regenerated session).
+    secure_request: bool,
 }
 
 impl Session {
@@ -586,6 +645,7 @@ impl Session {
             changed: false,
             saved: None,
             destroyed: false,
+            secure_request: false,
         }
     }
 
@@ -841,7 +901,7 @@ impl Session {
         self.id = new_id()?;
         self.id_changed = true;
         self.data.clear();
-        self.cookie = options.cookie.clone();
+        self.cookie = options.new_cookie(self.secure_request);
         self.touch();
         self.destroyed = false;
         Ok(removed?)
@@ -1155,6 +1215,7 @@ pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRound
         changed: false,
         saved: None,
         destroyed: false,
+        secure_request: false,
         expires_at_start: None,
     };
     Some((fields, cookie, session.to_json()))
@@ -1223,7 +1284,7 @@ impl SessionLayer {
             None => None,
         };
         let now = request.received();
-        let session = match (stored, cookie_id) {
+        let mut session = match (stored, cookie_id) {
             (Some(Stored { data, cookie }), Some(id)) => Session {
                 id,
                 loaded: true,
@@ -1235,9 +1296,15 @@ impl SessionLayer {
                 cookie,
                 options: Some(Rc::clone(options)),
                 destroyed: false,
+                secure_request: false,
             },
-            _ => Session::fresh(options.cookie.clone(), Some(Rc::clone(options)), now),
+            _ => Session::fresh(
+                options.new_cookie(secure_request),
+                Some(Rc::clone(options)),
+                now,
+            ),
         };
+        session.secure_request = secure_request;
         Ok((
             session,
             Ticket {
@@ -1375,6 +1442,7 @@ mod tests {
             changed: false,
             saved: None,
             destroyed: false,
+            secure_request: false,
             expires_at_start: None,
         }
     }
