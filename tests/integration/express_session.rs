@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 102 are ported so far, the other 25 are
+//! says why below) and 127 do: 108 are ported so far, the other 19 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -70,7 +70,8 @@
 //! - S38 L702 "should not set cookie for "http://foo/bar" request": to port
 //! - S39 L710 "should set cookie for "/foo/bar" request": ported: `cookie_path_option`
 //! - S40 L717 "should set cookie for "/foo/bar/baz" request": ported: `cookie_path_option`
-//! - S41 L729 "should set cookie for "/foo/bar" request": to port
+//! - S41 L729 "should set cookie for "/foo/bar" request": ported (the SDK has no mounting; the full
+//!   path is checked): `cookie_path_option`
 //! - S42 L736 "should not set cookie for "/foo/foo/bar" request": ported: `cookie_path_option`
 //! - S43 L751 "should set secure when X-Forwarded-Proto is https": ported:
 //!   `secure_auto_follows_the_requests_scheme`
@@ -108,8 +109,10 @@
 //!   closure type makes it impossible
 //! - S61 L1030 "should provide default generator": ported:
 //!   `the_cookie_name_defaults_to_connect_sid_with_a_generated_id`
-//! - S62 L1037 "should allow custom function": to port
-//! - S63 L1046 "should encode unsafe chars": to port
+//! - S62 L1037 "should allow custom function": ported:
+//!   `genid_option_makes_the_ids_and_they_are_encoded`
+//! - S63 L1046 "should encode unsafe chars": ported:
+//!   `genid_option_makes_the_ids_and_they_are_encoded`
 //! - S64 L1055 "should provide req argument": to port
 //! - S65 L1066 "should default to "connect.sid"": ported:
 //!   `the_cookie_name_defaults_to_connect_sid_with_a_generated_id`
@@ -178,7 +181,8 @@
 //!   `destroy_removes_the_session_and_reload_of_a_missing_session_is_an_error`
 //! - S106 L1838 "should destroy/replace the previous session": ported:
 //!   `regenerate_should_destroy_and_replace_the_previous_session`
-//! - S107 L1863 "should reload session from store": to port
+//! - S107 L1863 "should reload session from store": ported:
+//!   `reload_should_reload_session_from_store`
 //! - S108 L1903 "should error is session missing": ported:
 //!   `destroy_removes_the_session_and_reload_of_a_missing_session_is_an_error`
 //! - S109 L1932 "should not override an overridden reload in case of errors": skipped: JS method
@@ -254,8 +258,8 @@
 //!   function
 //! - C8 L42 "should ignore "data" option": skipped: `data` is the name of the JS getter that
 //!   serializes the cookie (JS property clash)
-//! - C9 L52 "should set expires": to port
-//! - C10 L59 "should set maxAge": to port
+//! - C9 L52 "should set expires": ported: `cookie_expires_option_sets_expires_and_max_age`
+//! - C10 L59 "should set maxAge": ported: `cookie_expires_option_sets_expires_and_max_age`
 //! - C11 L69 "should set httpOnly": ported:
 //!   `cookie_attributes_per_request_and_browser_session_cookies`
 //! - C12 L77 "should set expires": ported: `new_cookie_with_max_age_sets_expires_and_max_age`
@@ -1342,4 +1346,64 @@ fn same_site_auto_follows_the_requests_scheme() {
         "{secure}"
     );
     assert_eq!(cookie_for(&[auto, "SESSION_SECURE=true"], None), None);
+}
+
+// genid option: S62 "should allow custom function", S63 "should encode
+// unsafe chars".
+#[test]
+fn genid_option_makes_the_ids_and_they_are_encoded() {
+    let (host, admin) = session_host(&["SESSION_GENID=apple"]);
+    let (_, cookie) = get(&host, "/session/user", None);
+    assert!(
+        cookie
+            .expect("a cookie")
+            .starts_with("connect.sid=s%3Aapple.")
+    );
+    assert_eq!(entries(admin), 1);
+    let (host, _) = session_host(&["SESSION_GENID=%"]);
+    let (_, cookie) = get(&host, "/session/user", None);
+    let cookie = cookie.expect("a cookie");
+    assert!(cookie.starts_with("connect.sid=s%3A%25."), "{cookie}");
+    let (_, body) = get_text(&http(), &host.url("/session/cookie"), Some(&cookie));
+    assert!(
+        body.contains("\"path\":\"/\""),
+        "the session is read back: {body}"
+    );
+}
+
+// test/cookie.js, with options: C9 "expires: should set expires", C10
+// "should set maxAge".
+#[test]
+fn cookie_expires_option_sets_expires_and_max_age() {
+    let (host, _) = session_host(&["SESSION_EXPIRES_IN_S=120", "SESSION_MAX_AGE_MS=none"]);
+    let (_, header, _) = get_header(&host, "/session/user", None);
+    let header = header.expect("a cookie");
+    assert!((115..=120).contains(&expires_in(&header)), "{header}");
+    let cookie = header.split(';').next().unwrap().to_owned();
+    let (_, _, body) = get_header(&host, "/session/cookie", Some(&cookie));
+    let cookie: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let max_age = cookie["originalMaxAge"].as_u64().expect("a max age");
+    assert!((115_000..=120_000).contains(&max_age), "{max_age}");
+}
+
+// .reload(): S107 "should reload session from store" (a change another task
+// made while this request ran).
+#[test]
+fn reload_should_reload_session_from_store() {
+    // Two tasks: one waits in the slow request, the other takes the change.
+    let host = Host::start(&guest("test-app"), &["--tasks", "2"]);
+    let (_, cookie) = get(&host, "/visits", None);
+    let cookie = cookie.expect("a cookie");
+    let slow = {
+        let (url, cookie) = (host.url("/session/slow-reload?ms=700"), cookie.clone());
+        std::thread::spawn(move || get_text(&http(), &url, Some(&cookie)).1)
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, body) = get_text(&http(), &host.url("/visits"), Some(&cookie));
+    assert!(body.contains("\"visits\":2"), "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&slow.join().unwrap()).unwrap();
+    assert_eq!(
+        (seen["before"].as_u64(), seen["after"].as_u64()),
+        (Some(1), Some(2))
+    );
 }

@@ -120,9 +120,12 @@ fn growing_past_the_memory_limit_answers_500_and_replaces_the_instance() {
     let (status, body) = get(&host, "/alloc");
     assert_eq!(status, 500);
     assert_eq!(body, "internal server error");
+    // The log arrives asynchronously.
     assert!(
-        host.log()
-            .contains("memory past the limit of 33554432 bytes"),
+        host.wait_for_log(
+            "memory past the limit of 33554432 bytes",
+            Duration::from_secs(5)
+        ),
         "{}",
         host.log()
     );

@@ -133,6 +133,21 @@ pub struct SessionOptions {
     secure_auto: bool,
     /// `cookie.sameSite: "auto"`: `None` over HTTPS, `Lax` otherwise.
     same_site_auto: bool,
+    /// `genid`: makes new session ids; none: 24 random bytes.
+    genid: Option<IdGenerator>,
+    /// `cookie.expires`: an absolute expiry every new session's cookie
+    /// starts with (its max age is the time left until then).
+    expires: Option<SystemTime>,
+}
+
+/// A `genid` function.
+#[derive(Clone)]
+struct IdGenerator(Rc<dyn Fn() -> String>);
+
+impl fmt::Debug for IdGenerator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdGenerator")
+    }
 }
 
 impl SessionOptions {
@@ -174,6 +189,8 @@ impl SessionOptions {
             trust_proxy: false,
             secure_auto: false,
             same_site_auto: false,
+            genid: None,
+            expires: None,
         }
     }
 
@@ -332,6 +349,52 @@ impl SessionOptions {
         self
     }
 
+    /// `genid`: the function that makes new session ids (default: 24 random
+    /// bytes from the OS in base64url, as express-session's `uid-safe`). The
+    /// id is sent URL-encoded in the signed cookie and stored under
+    /// [`Self::prefix`] + id, so it may hold any characters; it must be
+    /// unguessable, or sessions can be hijacked.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::new("a secret").genid(|| {
+    ///     let mut bytes = [0u8; 16];
+    ///     getrandom::fill(&mut bytes).expect("the OS has random numbers");
+    ///     bytes.iter().map(|b| format!("{b:02x}")).collect()
+    /// });
+    /// # let _ = options;
+    /// ```
+    pub fn genid(mut self, genid: impl Fn() -> String + 'static) -> Self {
+        self.genid = Some(IdGenerator(Rc::new(genid)));
+        self
+    }
+
+    /// `cookie.expires`: every new session's cookie expires at `expires`
+    /// (its max age is the time left until then), instead of after
+    /// [`Self::max_age`].
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let end_of_event = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    /// let options = SessionOptions::new("a secret").expires(end_of_event);
+    /// # let _ = options;
+    /// ```
+    pub fn expires(mut self, expires: SystemTime) -> Self {
+        self.expires = Some(expires);
+        self
+    }
+
+    /// A new session id, from [`Self::genid`] if there is one.
+    fn new_id(&self) -> Result<String, SessionError> {
+        match &self.genid {
+            Some(IdGenerator(genid)) => Ok(genid()),
+            None => new_id(),
+        }
+    }
+
     /// `cookie.sameSite` (default none: the attribute is not sent).
     ///
     /// ```
@@ -443,8 +506,12 @@ impl SessionOptions {
     /// The cookie a new session starts with, for a request that came over
     /// HTTPS or not (the `auto` settings resolved, as express-session does
     /// when it generates a session).
-    fn new_cookie(&self, secure_request: bool) -> SessionCookie {
+    fn new_cookie(&self, secure_request: bool, now: SystemTime) -> SessionCookie {
         let mut cookie = self.cookie.clone();
+        if let Some(expires) = self.expires {
+            let left = expires.duration_since(now).unwrap_or_default().as_millis();
+            cookie.original_max_age = Some(u64::try_from(left).unwrap_or(u64::MAX));
+        }
         if self.secure_auto {
             cookie.secure = Some(secure_request);
         }
@@ -667,7 +734,10 @@ impl Session {
     /// ```
     pub fn id(&mut self) -> Result<&str, SessionError> {
         if self.id.is_empty() {
-            self.id = new_id()?;
+            self.id = match &self.options {
+                Some(options) => options.new_id()?,
+                None => new_id()?,
+            };
         }
         Ok(&self.id)
     }
@@ -898,10 +968,10 @@ impl Session {
             true => Ok(()),
             false => store::remove(&options.key(&self.id)),
         };
-        self.id = new_id()?;
+        self.id = options.new_id()?;
         self.id_changed = true;
         self.data.clear();
-        self.cookie = options.new_cookie(self.secure_request);
+        self.cookie = options.new_cookie(self.secure_request, SystemTime::now());
         self.touch();
         self.destroyed = false;
         Ok(removed?)
@@ -1299,7 +1369,7 @@ impl SessionLayer {
                 secure_request: false,
             },
             _ => Session::fresh(
-                options.new_cookie(secure_request),
+                options.new_cookie(secure_request, now),
                 Some(Rc::clone(options)),
                 now,
             ),
