@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 108 are ported so far, the other 19 are
+//! says why below) and 127 do: 111 are ported so far, the other 16 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -29,7 +29,8 @@
 //! - S12 L193 "should handle res.end(null) calls": skipped: Node `res.end(null)` API
 //! - S13 L203 "should handle reserved properties in storage": ported: `sdk:
 //!   session::tests::names_node_reserves_are_refused_and_dropped_when_read`
-//! - S14 L232 "should only have session data enumerable (and cookie)": to port
+//! - S14 L232 "should only have session data enumerable (and cookie)": ported:
+//!   `only_session_data_is_enumerable`
 //! - S15 L244 "should not save with bogus req.sessionID": skipped: Assigns a function to
 //!   `req.sessionID` (JS dynamic typing)
 //! - S16 L266 "should update cookie expiration when slow write": to port
@@ -56,7 +57,8 @@
 //!   `when_session_expired_in_store_a_new_session_is_made`
 //! - S28 L542 "should not exist in store": ported:
 //!   `when_session_expired_in_store_a_new_session_is_made`
-//! - S29 L567 "should pass error from inflate": to port
+//! - S29 L567 "should pass error from inflate": ported:
+//!   `a_stored_session_without_a_cookie_is_an_error`
 //! - S30 L598 "should trust X-Forwarded-Proto when string": ported:
 //!   `proxy_option_and_secure_cookies`
 //! - S31 L606 "should trust X-Forwarded-Proto when comma-separated list": ported:
@@ -174,7 +176,7 @@
 //! - S100 L1706 "should persist": ported: `req_session_should_persist`
 //! - S101 L1729 "should only set-cookie when modified": ported:
 //!   `req_session_should_only_set_cookie_when_modified`
-//! - S102 L1769 "should not have enumerable methods": to port
+//! - S102 L1769 "should not have enumerable methods": ported: `only_session_data_is_enumerable`
 //! - S103 L1785 "should not be set if store is disconnected": to port
 //! - S104 L1799 "should be set when store reconnects": to port
 //! - S105 L1822 "should destroy the previous session": ported:
@@ -1406,4 +1408,45 @@ fn reload_should_reload_session_from_store() {
         (seen["before"].as_u64(), seen["after"].as_u64()),
         (Some(1), Some(2))
     );
+}
+
+// S14 "should only have session data enumerable (and cookie)", S102
+// "req.session: should not have enumerable methods".
+#[test]
+fn only_session_data_is_enumerable() {
+    let (host, _) = session_host(&[]);
+    let (_, cookie, body) = get_header(&host, "/session/keys", None);
+    assert_eq!(body, r#"["user"]"#);
+    let cookie = cookie
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, _, body) = get_header(&host, "/session/keys", Some(&cookie));
+    assert_eq!(
+        body, r#"["user"]"#,
+        "read back: the same fields, no methods"
+    );
+}
+
+// S29 "when session without cookie property in store: should pass error from
+// inflate": what Node cannot load either is a 500, not a silent new session.
+#[test]
+fn a_stored_session_without_a_cookie_is_an_error() {
+    let redis = RedisServer::start();
+    let store = redis.url();
+    let host = Host::start(&guest("test-app"), &["--tasks", "1", "--store", &store]);
+    let (_, cookie) = get(&host, "/visits", None);
+    let cookie = cookie.expect("a cookie");
+    let key = format!("sess:{}", wasmhost_tests::session_id(&cookie));
+    let mut client = redis.client();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(r#"{"foo":"bar"}"#)
+        .query(&mut client)
+        .unwrap();
+    let (status, sent, _) = get_header(&host, "/visits", Some(&cookie));
+    assert_eq!((status, sent), (500, None));
+    assert!(host.wait_for_log("the stored session cannot be read", Duration::from_secs(5)));
 }

@@ -845,6 +845,22 @@ impl Session {
         let _ = self.insert(key, &value.into());
     }
 
+    /// The names of the session's fields, in the order they were stored or
+    /// first set (`Object.keys(req.session)` without `cookie`: only the
+    /// data, never the session's methods).
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::Request;
+    ///
+    /// fn fields(req: &mut Request) -> String {
+    ///     req.session().keys().collect::<Vec<_>>().join(",")
+    /// }
+    /// # let _ = fields;
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.data.iter().map(|(name, _)| name)
+    }
+
     /// Removes field `key`, returning its value (none if there was no such
     /// field).
     ///
@@ -1183,11 +1199,46 @@ struct Stored {
 ///
 /// Expiry is the store's TTL, not the stored `expires`: a Node app that only
 /// touches a session renews the TTL and leaves `expires` behind.
-fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, StoreError> {
-    let Some(text) = store::get(&options.key(id))? else {
+fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, ReadError> {
+    let Some(text) = store::get(&options.key(id)).map_err(ReadError::Store)? else {
         return Ok(None);
     };
-    Ok(serde_json::from_str::<Stored>(&text).ok())
+    match serde_json::from_str::<Stored>(&text) {
+        Ok(stored) => Ok(Some(stored)),
+        Err(error) => {
+            // What Node cannot load either (not JSON, or no `cookie`
+            // object) is an error there: 500. What only the SDK's reading
+            // refuses becomes a new session, and the log says why.
+            let node_refuses = serde_json::from_str::<Value>(&text).map_or(true, |json| {
+                !json.get("cookie").is_some_and(Value::is_object)
+            });
+            if node_refuses {
+                Err(ReadError::Unreadable(error.to_string()))
+            } else {
+                eprintln!("wasmhost-sdk: stored session not read, a new one is made: {error}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Why a stored session could not be read.
+enum ReadError {
+    Store(StoreError),
+    /// It is not a session Node could load either.
+    Unreadable(String),
+}
+
+impl From<ReadError> for SessionError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Store(error) => SessionError::Store(error),
+            ReadError::Unreadable(reason) => SessionError::Decode {
+                field: "cookie".to_owned(),
+                reason,
+            },
+        }
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for Stored {
@@ -1350,7 +1401,13 @@ impl SessionLayer {
                 .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
 
         let stored = match &cookie_id {
-            Some(id) => read(options, id).map_err(|e| store_failure(&e))?,
+            Some(id) => read(options, id).map_err(|error| match error {
+                ReadError::Store(error) => store_failure(&error),
+                ReadError::Unreadable(reason) => {
+                    eprintln!("wasmhost-sdk: the stored session cannot be read: {reason}");
+                    crate::into_response::internal_error()
+                }
+            })?,
             None => None,
         };
         let now = request.received();
