@@ -6,7 +6,7 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 33 do not apply to a guest-side session layer (each
-//! says why below) and 127 do: 111 are ported so far, the other 16 are
+//! says why below) and 127 do: 112 are ported so far, the other 15 are
 //! still to port (issue 14). The cases, in file order (`S` session.js, `C`
 //! cookie.js, with the line of the JS file):
 //!
@@ -33,7 +33,8 @@
 //!   `only_session_data_is_enumerable`
 //! - S15 L244 "should not save with bogus req.sessionID": skipped: Assigns a function to
 //!   `req.sessionID` (JS dynamic typing)
-//! - S16 L266 "should update cookie expiration when slow write": to port
+//! - S16 L266 "should update cookie expiration when slow write": ported:
+//!   `rolling_cookies_expire_from_each_request`
 //! - S17 L293 "should have saved session": ported: `when_response_ended_should_have_saved_session`
 //! - S18 L308 "should have saved session even with empty response": ported:
 //!   `save_prevents_the_end_of_request_save_and_empty_responses_save_too`
@@ -1449,4 +1450,25 @@ fn a_stored_session_without_a_cookie_is_an_error() {
     let (status, sent, _) = get_header(&host, "/visits", Some(&cookie));
     assert_eq!((status, sent), (500, None));
     assert!(host.wait_for_log("the stored session cannot be read", Duration::from_secs(5)));
+}
+
+// S16 "should update cookie expiration when slow write" (rolling: each
+// response's cookie expires its max age after that request).
+#[test]
+fn rolling_cookies_expire_from_each_request() {
+    let (host, _) = session_host(&["SESSION_ROLLING=true", "SESSION_MAX_AGE_MS=60000"]);
+    let (_, first, _) = get_header(&host, "/session/user", None);
+    let first = first.expect("a cookie");
+    let cookie = first.split(';').next().unwrap().to_owned();
+    let expires = |header: &str| {
+        let date = header
+            .split("; ")
+            .find_map(|attribute| attribute.strip_prefix("Expires="))
+            .expect("Expires");
+        httpdate::parse_http_date(date).unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(1200));
+    let (_, second, _) = get_header(&host, "/session/user", Some(&cookie));
+    let second = second.expect("rolling: sent again");
+    assert!(expires(&second) > expires(&first), "{first} / {second}");
 }
