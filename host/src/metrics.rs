@@ -295,36 +295,52 @@ pub struct StoreOpCounter {
     family: Family<StoreLabels, Counter>,
     backend: &'static str,
     operation: &'static str,
-    results: [OnceLock<Counter>; STORE_RESULTS.len()],
+    results: [OnceLock<Counter>; StoreResult::COUNT],
 }
 
-/// The results a store call is counted by.
-pub const STORE_RESULTS: [&str; 7] = [
-    "ok",
-    "key_too_large",
-    "value_too_large",
-    "full",
-    "unavailable",
-    "not_an_integer",
-    "not_utf8",
-];
+/// How a store call ended, as its metric counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreResult {
+    Ok,
+    KeyTooLarge,
+    ValueTooLarge,
+    Full,
+    Unavailable,
+    NotAnInteger,
+    NotUtf8,
+}
+
+impl StoreResult {
+    /// How many results there are.
+    const COUNT: usize = 7;
+
+    fn label(self) -> &'static str {
+        match self {
+            StoreResult::Ok => "ok",
+            StoreResult::KeyTooLarge => "key_too_large",
+            StoreResult::ValueTooLarge => "value_too_large",
+            StoreResult::Full => "full",
+            StoreResult::Unavailable => "unavailable",
+            StoreResult::NotAnInteger => "not_an_integer",
+            StoreResult::NotUtf8 => "not_utf8",
+        }
+    }
+}
 
 impl StoreOpCounter {
-    /// Counts one call that ended in `STORE_RESULTS[result]`.
-    pub fn count(&self, result: usize) {
-        let Some(slot) = self.results.get(result) else {
-            return;
-        };
-        slot.get_or_init(|| {
-            self.family
-                .get_or_create(&StoreLabels {
-                    backend: self.backend,
-                    operation: self.operation,
-                    result: STORE_RESULTS[result],
-                })
-                .clone()
-        })
-        .inc();
+    /// Counts one call that ended in `result`.
+    pub fn count(&self, result: StoreResult) {
+        self.results[result as usize]
+            .get_or_init(|| {
+                self.family
+                    .get_or_create(&StoreLabels {
+                        backend: self.backend,
+                        operation: self.operation,
+                        result: result.label(),
+                    })
+                    .clone()
+            })
+            .inc();
     }
 }
 
@@ -372,10 +388,9 @@ mod tests {
     fn store_calls_are_counted_by_backend_operation_and_result() {
         let metrics = Metrics::new(1);
         let read = metrics.store_ops("memory").read;
-        read.count(0);
-        read.count(0);
-        read.count(4);
-        read.count(99);
+        read.count(StoreResult::Ok);
+        read.count(StoreResult::Ok);
+        read.count(StoreResult::Unavailable);
         let text = metrics.encode();
         assert!(
             text.contains(r#"wasmhost_store_operations_total{backend="memory",operation="read",result="ok"} 2"#),

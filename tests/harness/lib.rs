@@ -260,6 +260,30 @@ impl Drop for Host {
     }
 }
 
+/// Starts `wasmhost` like [`Host::start`], with its admin endpoint on a
+/// free port of its own; the host and that port.
+pub fn start_with_admin(app: &Path, args: &[&str]) -> (Host, u16) {
+    let admin = free_port();
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let mut all = vec!["--admin-listen", admin_addr.as_str()];
+    all.extend_from_slice(args);
+    (Host::start(app, &all), admin)
+}
+
+/// `GET path` on the admin endpoint at `port`: the status and the body.
+pub fn admin_get(port: u16, path: &str) -> (u16, String) {
+    get_text(&http(), &format!("http://127.0.0.1:{port}{path}"), None)
+}
+
+/// The value of the metric line of `text` (Prometheus's format) that starts
+/// with `prefix` (name and labels).
+pub fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
 /// An HTTP client that opens a new connection for every request.
 pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmhost_tests::{
-    Host, RedisServer, free_port, get_text, guest, http, session_cookie, wasmhost_bin, workspace,
+    Host, RedisServer, admin_get, free_port, get_text, guest, http, metric, session_cookie,
+    start_with_admin, wasmhost_bin, workspace,
 };
 
 /// A client that keeps its connections alive, as browsers and proxies do.
@@ -19,18 +20,6 @@ fn keep_alive_client() -> reqwest::blocking::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
-}
-
-fn admin_get(port: u16, path: &str) -> (u16, String) {
-    get_text(&http(), &format!("http://127.0.0.1:{port}{path}"), None)
-}
-
-/// The value of the metric line that starts with `prefix` (name and labels).
-fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(prefix))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
 }
 
 #[test]
@@ -99,12 +88,7 @@ fn the_log_can_be_json_one_object_per_line() {
 
 #[test]
 fn the_admin_endpoint_serves_metrics_health_and_readiness_on_its_own_port() {
-    let admin = free_port();
-    let admin_addr = format!("127.0.0.1:{admin}");
-    let host = Host::start(
-        &guest("guest-app"),
-        &["--tasks", "2", "--admin-listen", &admin_addr],
-    );
+    let (host, admin) = start_with_admin(&guest("guest-app"), &["--tasks", "2"]);
     assert_eq!(admin_get(admin, "/healthz"), (200, "ok\n".to_owned()));
     let (status, body) = admin_get(admin, "/readyz");
     assert_eq!(status, 200, "{body}");
@@ -193,12 +177,8 @@ fn the_admin_endpoint_serves_metrics_health_and_readiness_on_its_own_port() {
 #[test]
 fn clients_that_stall_or_send_junk_cannot_take_the_admin_endpoint_down() {
     use std::io::Write;
-    let admin = free_port();
+    let (_host, admin) = start_with_admin(&guest("guest-app"), &["--tasks", "1"]);
     let admin_addr = format!("127.0.0.1:{admin}");
-    let _host = Host::start(
-        &guest("guest-app"),
-        &["--tasks", "1", "--admin-listen", &admin_addr],
-    );
     // More silent connections than the endpoint serves at once.
     let stalled: Vec<std::net::TcpStream> = (0..40)
         .map(|_| std::net::TcpStream::connect(&admin_addr).unwrap())
@@ -235,18 +215,9 @@ fn clients_that_stall_or_send_junk_cannot_take_the_admin_endpoint_down() {
 
 #[test]
 fn replacements_and_dropped_guest_log_lines_are_counted_by_cause() {
-    let admin = free_port();
-    let admin_addr = format!("127.0.0.1:{admin}");
-    let host = Host::start(
+    let (host, admin) = start_with_admin(
         &guest("test-app"),
-        &[
-            "--tasks",
-            "1",
-            "--admin-listen",
-            &admin_addr,
-            "--guest-log-lines",
-            "5",
-        ],
+        &["--tasks", "1", "--guest-log-lines", "5"],
     );
     let client = http();
     assert_eq!(get_text(&client, &host.url("/panic"), None).0, 500);
@@ -269,10 +240,8 @@ fn replacements_and_dropped_guest_log_lines_are_counted_by_cause() {
 #[test]
 fn readiness_follows_the_redis_store() {
     let mut redis = RedisServer::start();
-    let admin = free_port();
-    let admin_addr = format!("127.0.0.1:{admin}");
     let store = redis.url();
-    let host = Host::start(
+    let (host, admin) = start_with_admin(
         &guest("guest-app"),
         &[
             "--tasks",
@@ -281,8 +250,6 @@ fn readiness_follows_the_redis_store() {
             &store,
             "--store-timeout",
             "300ms",
-            "--admin-listen",
-            &admin_addr,
         ],
     );
     assert_eq!(admin_get(admin, "/readyz").0, 200);
@@ -375,16 +342,12 @@ fn load(
 fn watch_reloads_the_app_under_load_without_a_failed_request_or_a_lost_session() {
     let dir = tempfile::tempdir().unwrap();
     let app = app_copy(dir.path(), "guest-app");
-    let admin = free_port();
-    let admin_addr = format!("127.0.0.1:{admin}");
-    let host = Host::start(
+    let (host, admin) = start_with_admin(
         &app,
         &[
             "--tasks",
             "3",
             "--watch",
-            "--admin-listen",
-            &admin_addr,
             "--env",
             "SESSION_SECRET=reload-secret",
         ],

@@ -79,13 +79,12 @@ pub fn engine(cache: bool) -> Result<Engine, LoadError> {
 /// file that would load as an app is written.
 pub fn precompile(input: &Path, output: &Path) -> Result<(), LoadError> {
     let engine = engine(false)?;
-    let bytes = read_component(input)?;
-    if Engine::detect_precompiled(&bytes).is_some() {
+    let AppBytes::Source(bytes) = read_component(input)? else {
         return Err(LoadError::Invalid {
             path: input.to_owned(),
             reason: "it is precompiled already".to_owned(),
         });
-    }
+    };
     let component = Component::new(&engine, &bytes).map_err(|e| LoadError::Invalid {
         path: input.to_owned(),
         reason: one_line(&e),
@@ -101,14 +100,20 @@ pub fn precompile(input: &Path, output: &Path) -> Result<(), LoadError> {
     })
 }
 
+/// An app file's bytes: a component to compile, or one compiled already.
+enum AppBytes {
+    Source(Vec<u8>),
+    Precompiled(Vec<u8>),
+}
+
 /// The bytes of `path`, if they may be a component (compiled or not).
-fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+fn read_component(path: &Path) -> Result<AppBytes, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
     match Engine::detect_precompiled(&bytes) {
-        Some(Precompiled::Component) => return Ok(bytes),
+        Some(Precompiled::Component) => return Ok(AppBytes::Precompiled(bytes)),
         Some(Precompiled::Module) => {
             return Err(LoadError::PrecompiledModule {
                 path: path.to_owned(),
@@ -126,7 +131,7 @@ fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
             path: path.to_owned(),
         });
     }
-    Ok(bytes)
+    Ok(AppBytes::Source(bytes))
 }
 
 /// Links `component` against what wasmhost provides, checking it exports the handler.
@@ -160,22 +165,21 @@ impl GuestApp {
     /// Reads, compiles (unless it is precompiled) and links the app at
     /// `path` for `engine`, as version `version`.
     pub fn load(engine: &Engine, path: &Path, version: u64) -> Result<Self, LoadError> {
-        let bytes = read_component(path)?;
-        let component = if Engine::detect_precompiled(&bytes).is_some() {
+        let component = match read_component(path)? {
             // SAFETY: wasmtime checks the header (its version, the engine's
             // settings, the target) and refuses what it cannot run; the file
             // is the operator's own, as trusted as this binary.
-            unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| {
-                LoadError::Incompatible {
+            AppBytes::Precompiled(bytes) => unsafe { Component::deserialize(engine, &bytes) }
+                .map_err(|e| LoadError::Incompatible {
                     path: path.to_owned(),
                     reason: one_line(&e),
-                }
-            })?
-        } else {
-            Component::new(engine, &bytes).map_err(|e| LoadError::Invalid {
-                path: path.to_owned(),
-                reason: one_line(&e),
-            })?
+                })?,
+            AppBytes::Source(bytes) => {
+                Component::new(engine, &bytes).map_err(|e| LoadError::Invalid {
+                    path: path.to_owned(),
+                    reason: one_line(&e),
+                })?
+            }
         };
         let pre = link(engine, &component, path)?;
         Ok(GuestApp {

@@ -393,14 +393,25 @@ impl Pool {
         Arc::clone(&self.guest.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// A new instance for `slot`, replacing one gone for `cause`; logged at
-    /// a level that says whether the cause is routine, and counted.
+    /// A new instance for `slot` of the current app, replacing one gone for
+    /// `cause`; none if it cannot be made.
     async fn replace(&self, slot: &Slot, cause: Replacement) -> Option<Instance> {
+        self.replace_from(&self.guest(), slot, cause).await.ok()
+    }
+
+    /// A new instance for `slot` of `guest`, replacing one gone for `cause`;
+    /// logged at a level that says whether the cause is routine, and counted.
+    async fn replace_from(
+        &self,
+        guest: &GuestApp,
+        slot: &Slot,
+        cause: Replacement,
+    ) -> wasmtime::Result<Instance> {
         let id = slot.id();
         let replaced = slot.stats.replaced.fetch_add(1, Ordering::Relaxed) + 1;
         self.metrics.replaced(cause.label());
         let started = Instant::now();
-        match instantiate(&self.guest(), &slot.context).await {
+        match instantiate(guest, &slot.context).await {
             Ok(instance) => {
                 let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 if cause.is_routine() {
@@ -418,7 +429,7 @@ impl Pool {
                         "instance replaced: {cause}"
                     );
                 }
-                Some(instance)
+                Ok(instance)
             }
             Err(e) => {
                 error!(
@@ -426,7 +437,7 @@ impl Pool {
                     restarts = replaced,
                     "cannot replace the instance ({cause}): {e:#}"
                 );
-                None
+                Err(e)
             }
         }
     }
@@ -439,18 +450,12 @@ impl Pool {
         let guest = Arc::new(guest);
         let version = guest.version();
         let mut lease = self.lease(0, self.admit_patiently().await);
-        let first = instantiate(&guest, &lease.slot.context)
+        let first = self
+            .replace_from(&guest, lease.slot, Replacement::Reloaded(version))
             .await
             .map_err(|e| format!("{e:#}").replace('\n', " "))?;
         *self.guest.write().unwrap_or_else(PoisonError::into_inner) = guest;
         self.version.store(version, Ordering::Release);
-        let restarts = lease.slot.stats.replaced.fetch_add(1, Ordering::Relaxed) + 1;
-        let cause = Replacement::Reloaded(version);
-        self.metrics.replaced(cause.label());
-        info!(
-            task = lease.slot.id(),
-            restarts, "instance replaced: {cause} (its first instance)"
-        );
         lease.instance = Some(first);
         drop(lease);
         // Idle instances of older versions; those leased now are replaced

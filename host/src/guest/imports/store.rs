@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::guest::bindings::wasmhost::app::store;
 use crate::guest::state::TaskState;
-use crate::metrics::{StoreOpCounter, StoreOps};
+use crate::metrics::{StoreOpCounter, StoreOps, StoreResult};
 use crate::store::{Backend, SharedStore, StoreError};
 
 impl TaskState {
@@ -38,13 +38,13 @@ impl TaskState {
         result: Result<T, StoreError>,
     ) -> Result<T, store::StoreError> {
         counter(self.ops()).count(match &result {
-            Ok(_) => 0,
-            Err(StoreError::KeyTooLarge { .. }) => 1,
-            Err(StoreError::ValueTooLarge { .. }) => 2,
-            Err(StoreError::Full) => 3,
-            Err(StoreError::Unavailable(_)) => 4,
-            Err(StoreError::NotAnInteger) => 5,
-            Err(StoreError::NotUtf8) => 6,
+            Ok(_) => StoreResult::Ok,
+            Err(StoreError::KeyTooLarge { .. }) => StoreResult::KeyTooLarge,
+            Err(StoreError::ValueTooLarge { .. }) => StoreResult::ValueTooLarge,
+            Err(StoreError::Full) => StoreResult::Full,
+            Err(StoreError::Unavailable(_)) => StoreResult::Unavailable,
+            Err(StoreError::NotAnInteger) => StoreResult::NotAnInteger,
+            Err(StoreError::NotUtf8) => StoreResult::NotUtf8,
         });
         result.map_err(|e| self.error(e))
     }
