@@ -22,7 +22,7 @@ use crate::{Response, StatusCode};
 /// | `(StatusCode, T)` | `T`'s response with that status |
 /// | `Result<T, E>` | `T`'s or `E`'s, so handlers use `?` |
 /// | [`StoreError`] | `503` if the store is unavailable or full, else `500` (logged) |
-/// | [`SessionError`] | as its [`StoreError`], else `500` (logged) |
+/// | [`SessionError`] | as its [`StoreError`], `409` for a [`SessionError::Conflict`], else `500` (logged) |
 ///
 /// Implement it for your own error type to answer errors your way and keep
 /// using `?`:
@@ -156,11 +156,17 @@ impl IntoResponse for StoreError {
     }
 }
 
-/// A store failure as [`StoreError`] answers it; anything else is a 500.
+/// A store failure as [`StoreError`] answers it, a conflicting concurrent
+/// save 409 (the client may try again); anything else is a 500.
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
         match self {
             SessionError::Store(error) => error.into_response(),
+            SessionError::Conflict(why) => {
+                eprintln!("wasmhost-sdk: session not saved: {why}");
+                Response::text("the session was changed by another request; try again")
+                    .with_status(StatusCode::CONFLICT)
+            }
             other => {
                 eprintln!("wasmhost-sdk: session: {other}");
                 internal_error()

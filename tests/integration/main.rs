@@ -14,5 +14,6 @@ mod node_interop;
 mod ops;
 mod redis_hosts;
 mod seed_app;
+mod session_concurrency;
 mod startup;
 mod store;

@@ -102,6 +102,7 @@ const ID_BYTES: usize = 24;
 /// | [`rolling`](SessionOptions::rolling()) | `rolling` | false |
 /// | [`trust_proxy`](SessionOptions::trust_proxy()) | `proxy` | false |
 /// | [`prefix`](SessionOptions::prefix()) | connect-redis's `prefix` | `sess:` |
+/// | [`merge_concurrent_writes`](SessionOptions::merge_concurrent_writes()) | (none: last write wins) | off |
 ///
 /// ```
 /// use std::time::Duration;
@@ -138,7 +139,14 @@ pub struct SessionOptions {
     /// `cookie.expires`: an absolute expiry every new session's cookie
     /// starts with (its max age is the time left until then).
     expires: Option<SystemTime>,
+    /// Save with compare-and-swap and merge the fields concurrent requests
+    /// changed, instead of last write wins.
+    merge_writes: bool,
 }
+
+/// How often a merging save re-reads the session and tries again before it
+/// reports a conflict: each retry means another request saved in between.
+const MERGE_ATTEMPTS: usize = 16;
 
 /// A `genid` function.
 #[derive(Clone)]
@@ -191,6 +199,7 @@ impl SessionOptions {
             same_site_auto: false,
             genid: None,
             expires: None,
+            merge_writes: false,
         }
     }
 
@@ -503,6 +512,52 @@ impl SessionOptions {
         self
     }
 
+    /// No lost concurrent writes (default off, as express-session, where the
+    /// last save wins). Two requests of one session that run at once (two
+    /// tabs, a page and its XHRs, on any tasks or hosts) each load the
+    /// session and save it whole at the end, so the later save undoes the
+    /// earlier one's changes. With this on, a save is a compare-and-swap
+    /// against the session the request loaded; if another request saved in
+    /// between, the SDK re-reads the session and replays this request's
+    /// changes (the fields it set or removed) onto it. A field both requests
+    /// changed cannot be merged: [`Session::save`]
+    /// returns [`SessionError::Conflict`] (reload and redo the change, as
+    /// below), and the save at the end of a request answers `409 Conflict`
+    /// instead of the handler's response. A session destroyed meanwhile is
+    /// not brought back: that is a conflict too.
+    ///
+    /// It costs one more store round trip only when a save finds the
+    /// session changed; Node apps sharing the sessions still save last write
+    /// wins.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::{App, Request, SessionError, SessionOptions};
+    ///
+    /// // A counter in the session that two tabs can bump at once.
+    /// fn bump(req: &mut Request) -> Result<String, SessionError> {
+    ///     let session = req.session();
+    ///     loop {
+    ///         let views = session.get::<u64>("views")?.unwrap_or(0) + 1;
+    ///         session.insert("views", &views)?;
+    ///         match session.save() {
+    ///             Ok(()) => return Ok(format!("{views} views")),
+    ///             // Another request changed "views" first: start again from its value.
+    ///             Err(SessionError::Conflict(_)) => session.reload()?,
+    ///             Err(error) => return Err(error),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let app = App::new()
+    ///     .sessions(SessionOptions::new("a secret").merge_concurrent_writes(true))
+    ///     .post("/bump", bump);
+    /// # let _ = app;
+    /// ```
+    pub fn merge_concurrent_writes(mut self, merge: bool) -> Self {
+        self.merge_writes = merge;
+        self
+    }
+
     /// The cookie a new session starts with, for a request that came over
     /// HTTPS or not (the `auto` settings resolved, as express-session does
     /// when it generates a session).
@@ -590,6 +645,12 @@ pub enum SessionError {
     /// there is nothing to save or reload (in express-session
     /// `req.session` is gone); [`Session::regenerate`] starts a new one.
     Destroyed,
+    /// With [`SessionOptions::merge_concurrent_writes`], another request
+    /// saved the session since this one loaded it and the changes cannot be
+    /// merged: the payload says why (a field both changed, or the session
+    /// was removed). Nothing was saved; [`Session::reload`] and redo the
+    /// change, or give up.
+    Conflict(String),
 }
 
 impl fmt::Display for SessionError {
@@ -612,6 +673,9 @@ impl fmt::Display for SessionError {
                 write!(f, "session field {field:?} is express-session's own")
             }
             SessionError::Destroyed => f.write_str("the session was destroyed in this request"),
+            SessionError::Conflict(why) => {
+                write!(f, "the session changed concurrently: {why}")
+            }
         }
     }
 }
@@ -683,6 +747,18 @@ pub struct Session {
     /// Whether this request came over HTTPS (for the `auto` cookie settings
     /// of a regenerated session).
     secure_request: bool,
+    /// With [`SessionOptions::merge_concurrent_writes`]: the stored JSON this
+    /// request last read or wrote (none: nothing stored), which a save
+    /// swaps out, and the fields changed since, which a conflicting save
+    /// replays onto what another request stored.
+    merge: Option<MergeBase>,
+}
+
+/// What a merging save compares against and replays.
+#[derive(Debug, Default)]
+struct MergeBase {
+    stored: Option<String>,
+    changed_fields: Vec<String>,
 }
 
 impl Session {
@@ -701,7 +777,12 @@ impl Session {
         now: SystemTime,
     ) -> Self {
         cookie.reset_max_age(now);
+        let merge = options
+            .as_ref()
+            .is_some_and(|options| options.merge_writes)
+            .then(MergeBase::default);
         Session {
+            merge,
             expires_at_start: cookie.expires,
             loaded: false,
             id_changed: false,
@@ -820,7 +901,7 @@ impl Session {
             reason: e.to_string(),
         })?;
         if self.data.insert(key, raw) {
-            self.mark_changed();
+            self.mark_changed(key);
         }
         Ok(())
     }
@@ -878,14 +959,19 @@ impl Session {
     /// ```
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let removed = self.data.remove(key)?;
-        self.mark_changed();
+        self.mark_changed(key);
         serde_json::from_str(removed.get()).ok()
     }
 
-    fn mark_changed(&mut self) {
+    fn mark_changed(&mut self, field: &str) {
         self.changed = true;
         if self.saved.is_some() {
             self.saved = Some(false);
+        }
+        if let Some(merge) = &mut self.merge
+            && !merge.changed_fields.iter().any(|name| name == field)
+        {
+            merge.changed_fields.push(field.to_owned());
         }
     }
 
@@ -987,6 +1073,9 @@ impl Session {
         self.id = options.new_id()?;
         self.id_changed = true;
         self.data.clear();
+        if let Some(merge) = &mut self.merge {
+            *merge = MergeBase::default();
+        }
         self.cookie = options.new_cookie(self.secure_request, SystemTime::now());
         self.touch();
         self.destroyed = false;
@@ -1066,10 +1155,19 @@ impl Session {
         if self.id.is_empty() {
             return Err(SessionError::NotFound);
         }
-        let stored = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
+        let (stored, text) = read(&options, &self.id)?.ok_or(SessionError::NotFound)?;
         if stored.data != self.data {
             self.data = stored.data;
-            self.mark_changed();
+            self.changed = true;
+            if self.saved.is_some() {
+                self.saved = Some(false);
+            }
+        }
+        if let Some(merge) = &mut self.merge {
+            // The reloaded session is the new base; this request's earlier
+            // changes are gone with the fields they were in.
+            merge.stored = Some(text);
+            merge.changed_fields.clear();
         }
         self.cookie = stored.cookie;
         self.expires_at_start = self.cookie.expires;
@@ -1109,13 +1207,74 @@ impl Session {
         self.cookie.remaining(now).unwrap_or(DEFAULT_TTL)
     }
 
-    /// Writes the session to the store with a TTL that ends with the cookie.
-    fn write(&self, options: &SessionOptions, now: SystemTime) -> Result<(), StoreError> {
+    /// Writes the session to the store with a TTL that ends with the cookie
+    /// (an expired cookie removes it).
+    fn write(&mut self, options: &SessionOptions, now: SystemTime) -> Result<(), SessionError> {
         let key = options.key(&self.id);
-        match self.ttl(now) {
+        let ttl = self.ttl(now);
+        if self.merge.is_some() {
+            return self.write_merging(&key, ttl);
+        }
+        Ok(match ttl {
             Duration::ZERO => store::remove(&key),
             ttl => store::set(&key, &self.to_json(), Some(ttl)),
+        }?)
+    }
+
+    /// [`Self::write`] with [`SessionOptions::merge_concurrent_writes`]: a
+    /// compare-and-swap against the stored JSON this request last saw; when
+    /// another request saved in between, this request's changed fields are
+    /// replayed onto what it saved and the swap tried again.
+    fn write_merging(&mut self, key: &str, ttl: Duration) -> Result<(), SessionError> {
+        for _ in 0..MERGE_ATTEMPTS {
+            let new = (ttl != Duration::ZERO).then(|| self.to_json());
+            let expected = self
+                .merge
+                .as_ref()
+                .and_then(|merge| merge.stored.as_deref());
+            if store::compare_and_swap(key, expected, new.as_deref(), Some(ttl))? {
+                let merge = self.merge.get_or_insert_default();
+                merge.stored = new;
+                merge.changed_fields.clear();
+                return Ok(());
+            }
+            let current = store::get(key)?;
+            self.rebase(current)?;
         }
+        Err(SessionError::Conflict(format!(
+            "other requests saved it {MERGE_ATTEMPTS} times while this one tried"
+        )))
+    }
+
+    /// Makes `current` (what the store holds now) this session's base, with
+    /// this request's changed fields set on it as this request has them.
+    fn rebase(&mut self, current: Option<String>) -> Result<(), SessionError> {
+        let merge = self.merge.get_or_insert_default();
+        let Some(text) = current else {
+            if merge.stored.is_some() {
+                // Destroyed (a logout) or expired since this request read it:
+                // saving would bring it back.
+                return Err(SessionError::Conflict(
+                    "the session was removed from the store meanwhile".to_owned(),
+                ));
+            }
+            // Nothing stored then and nothing now: it came and went; retry.
+            return Ok(());
+        };
+        let parse = |text: &str| {
+            serde_json::from_str::<Stored>(text).map_err(|error| SessionError::Decode {
+                field: "cookie".to_owned(),
+                reason: error.to_string(),
+            })
+        };
+        let base = match &merge.stored {
+            Some(stored) => parse(stored)?.data,
+            None => Fields::default(),
+        };
+        let Stored { data: theirs, .. } = parse(&text)?;
+        self.data = merge_fields(&base, theirs, &self.data, &merge.changed_fields)?;
+        merge.stored = Some(text);
+        Ok(())
     }
 
     /// Renews the stored session's TTL without rewriting it, as
@@ -1188,23 +1347,55 @@ impl PartialEq for Fields {
     }
 }
 
+/// Three-way merge of a session's fields: `theirs` (stored by another
+/// request since `base` was read) with `ours` changed in `changed` fields.
+/// A changed field that they changed too is a conflict, even to the same
+/// value: two requests that both counted 0 + 1 would otherwise save one
+/// increment for two.
+fn merge_fields(
+    base: &Fields,
+    mut theirs: Fields,
+    ours: &Fields,
+    changed: &[String],
+) -> Result<Fields, SessionError> {
+    fn text<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+        fields.get(name).map(RawValue::get)
+    }
+    for name in changed {
+        if text(&theirs, name) != text(base, name) {
+            return Err(SessionError::Conflict(format!(
+                "field {name:?} was changed by another request"
+            )));
+        }
+        match ours.get(name) {
+            Some(value) => {
+                theirs.insert(name, value.to_owned());
+            }
+            None => {
+                theirs.remove(name);
+            }
+        }
+    }
+    Ok(theirs)
+}
+
 /// A session as read back from the store.
 struct Stored {
     data: Fields,
     cookie: SessionCookie,
 }
 
-/// Reads session `id`: its fields and cookie, or none if it is missing or
-/// unreadable.
+/// Reads session `id`: its fields and cookie and the stored JSON, or none if
+/// it is missing or unreadable.
 ///
 /// Expiry is the store's TTL, not the stored `expires`: a Node app that only
 /// touches a session renews the TTL and leaves `expires` behind.
-fn read(options: &SessionOptions, id: &str) -> Result<Option<Stored>, ReadError> {
+fn read(options: &SessionOptions, id: &str) -> Result<Option<(Stored, String)>, ReadError> {
     let Some(text) = store::get(&options.key(id)).map_err(ReadError::Store)? else {
         return Ok(None);
     };
     match serde_json::from_str::<Stored>(&text) {
-        Ok(stored) => Ok(Some(stored)),
+        Ok(stored) => Ok(Some((stored, text))),
         Err(error) => {
             // What Node cannot load either (not JSON, or no `cookie`
             // object) is an error there: 500. What only the SDK's reading
@@ -1338,6 +1529,7 @@ pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRound
         destroyed: false,
         secure_request: false,
         expires_at_start: None,
+        merge: None,
     };
     Some((fields, cookie, session.to_json()))
 }
@@ -1412,7 +1604,11 @@ impl SessionLayer {
         };
         let now = request.received();
         let mut session = match (stored, cookie_id) {
-            (Some(Stored { data, cookie }), Some(id)) => Session {
+            (Some((Stored { data, cookie }, text)), Some(id)) => Session {
+                merge: options.merge_writes.then(|| MergeBase {
+                    stored: Some(text),
+                    changed_fields: Vec::new(),
+                }),
                 id,
                 loaded: true,
                 id_changed: false,
@@ -1506,7 +1702,7 @@ impl SessionLayer {
         };
         match stored {
             Ok(()) => {}
-            Err(StoreError::Full) if !known && !modified => {
+            Err(SessionError::Store(StoreError::Full)) if !known && !modified => {
                 // A new session nothing was put in: the visitor loses
                 // nothing by going without one, and is not refused.
                 let count = UNSAVED_NEW_SESSIONS.fetch_add(1, Ordering::Relaxed) + 1;
@@ -1515,7 +1711,9 @@ impl SessionLayer {
                 );
                 return response;
             }
-            Err(error) => return store_failure(&error),
+            Err(SessionError::Store(error)) => return store_failure(&error),
+            // A conflict (409) or a session that cannot be read back (500).
+            Err(error) => return crate::IntoResponse::into_response(error),
         }
 
         let secure_only = session.cookie.secure == Some(true);
@@ -1571,6 +1769,7 @@ mod tests {
             destroyed: false,
             secure_request: false,
             expires_at_start: None,
+            merge: None,
         }
     }
 
@@ -1674,6 +1873,46 @@ mod tests {
             );
         }
         assert!(!session.is_modified());
+    }
+
+    fn fields(json: &str) -> Fields {
+        let json = format!(r#"{{"cookie":{{"originalMaxAge":null,"path":"/"}}{json}}}"#);
+        serde_json::from_str::<Stored>(&json)
+            .expect("a stored session")
+            .data
+    }
+
+    fn names(changed: &[&str]) -> Vec<String> {
+        changed.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_merge_replays_our_changed_fields_onto_theirs() {
+        let base = fields(r#","a":1,"b":2,"gone":0"#);
+        let theirs = fields(r#","a":1,"b":3,"gone":0,"t":true"#);
+        let ours = fields(r#","a":5,"b":2,"o":"x""#);
+        let merged = merge_fields(&base, theirs, &ours, &names(&["a", "o", "gone"]))
+            .expect("no field changed by both");
+        let merged: Vec<_> = merged
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.get()))
+            .collect();
+        assert_eq!(merged, ["a=5", "b=3", "t=true", "o=\"x\""]);
+    }
+
+    #[test]
+    fn a_field_both_changed_is_a_conflict_even_to_the_same_value() {
+        let base = fields(r#","n":1"#);
+        let ours = fields(r#","n":2"#);
+        let conflict = merge_fields(&base, fields(r#","n":3"#), &ours, &names(&["n"]));
+        assert!(matches!(conflict, Err(SessionError::Conflict(why)) if why.contains("\"n\"")));
+        let removed_by_them = merge_fields(&base, fields(""), &ours, &names(&["n"]));
+        assert!(matches!(removed_by_them, Err(SessionError::Conflict(_))));
+        let same = merge_fields(&base, fields(r#","n":2"#), &ours, &names(&["n"]));
+        assert!(matches!(same, Err(SessionError::Conflict(_))));
+        let untouched = merge_fields(&base, fields(r#","n":1,"m":0"#), &ours, &names(&["n"]))
+            .expect("they changed another field");
+        assert_eq!(untouched.get("n").map(RawValue::get), Some("2"));
     }
 
     #[test]

@@ -1,0 +1,159 @@
+//! Concurrent requests of one session (issue 14, item 4): by default the
+//! last save wins, as in express-session, and a change is lost; with
+//! `SessionOptions::merge_concurrent_writes` every change of every request
+//! survives, on several tasks of two hosts sharing one Redis.
+//!
+//! Each request waits after loading the session, so all of them load it
+//! before any saves: the race every time, not now and then.
+
+use std::collections::BTreeSet;
+use std::thread;
+
+use serde_json::Value;
+use wasmhost_tests::{Host, RedisServer, get_text, guest, http, session_cookie};
+
+/// Requests of one session in flight at once: all of them fit the tasks.
+const CONCURRENT: usize = 6;
+/// How long each request waits between loading and saving.
+const WAIT_MS: u64 = 300;
+
+/// Two hosts of 3 tasks each on one Redis, serving test-app with `merge`
+/// as its `SESSION_MERGE`.
+fn two_hosts(redis: &RedisServer, merge: bool) -> [Host; 2] {
+    let url = redis.url();
+    let merge = format!("SESSION_MERGE={merge}");
+    let start = || {
+        Host::start(
+            &guest("test-app"),
+            &["--tasks", "3", "--store", &url, "--env", &merge],
+        )
+    };
+    [start(), start()]
+}
+
+/// A session saved on the first host, with one field `start`.
+fn new_session(hosts: &[Host; 2]) -> String {
+    let response = http()
+        .get(hosts[0].url("/session/slow-set?field=start&value=1"))
+        .send()
+        .expect("the host answers");
+    assert_eq!(response.status(), 200);
+    session_cookie(&response)
+}
+
+/// Sends `path(i)` for every i below [`CONCURRENT`] at once, alternating
+/// hosts, and returns each answer's status and body in that order.
+fn at_once(hosts: &[Host; 2], cookie: &str, path: impl Fn(usize) -> String) -> Vec<(u16, String)> {
+    thread::scope(|scope| {
+        let requests: Vec<_> = (0..CONCURRENT)
+            .map(|i| {
+                let url = hosts[i % 2].url(&path(i));
+                scope.spawn(move || get_text(&http(), &url, Some(cookie)))
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|request| request.join().expect("the request thread"))
+            .collect()
+    })
+}
+
+/// The session's fields as the first host reads them.
+fn fields(hosts: &[Host; 2], cookie: &str) -> serde_json::Map<String, Value> {
+    let (status, body) = get_text(&http(), &hosts[0].url("/session/fields"), Some(cookie));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("the fields as JSON")
+}
+
+fn set_field(i: usize) -> String {
+    format!("/session/slow-set?field=f{i}&value=v{i}&ms={WAIT_MS}")
+}
+
+#[test]
+fn by_default_the_last_save_wins_and_concurrent_fields_are_lost() {
+    let redis = RedisServer::start();
+    let hosts = two_hosts(&redis, false);
+    let cookie = new_session(&hosts);
+    for (status, body) in at_once(&hosts, &cookie, set_field) {
+        assert_eq!(status, 200, "{body}");
+    }
+    let fields = fields(&hosts, &cookie);
+    let kept = (0..CONCURRENT)
+        .filter(|i| fields.contains_key(&format!("f{i}")))
+        .count();
+    assert!(
+        kept < CONCURRENT,
+        "express-session's default keeps only the last save, yet all {CONCURRENT} fields are there: {fields:?}"
+    );
+    assert!(kept >= 1, "the last save is kept: {fields:?}");
+}
+
+#[test]
+fn merge_concurrent_writes_keeps_every_field_of_concurrent_requests_on_two_hosts() {
+    let redis = RedisServer::start();
+    let hosts = two_hosts(&redis, true);
+    let cookie = new_session(&hosts);
+    for (status, body) in at_once(&hosts, &cookie, set_field) {
+        assert_eq!(status, 200, "{body}");
+    }
+    let fields = fields(&hosts, &cookie);
+    for i in 0..CONCURRENT {
+        assert_eq!(
+            fields.get(&format!("f{i}")),
+            Some(&Value::from(format!("v{i}"))),
+            "field f{i} was lost: {fields:?}"
+        );
+    }
+    assert_eq!(fields.get("start"), Some(&Value::from("1")), "{fields:?}");
+}
+
+#[test]
+fn merge_concurrent_writes_answers_409_for_a_field_two_requests_changed() {
+    let redis = RedisServer::start();
+    let hosts = two_hosts(&redis, true);
+    let cookie = new_session(&hosts);
+    let answers = at_once(&hosts, &cookie, |i| {
+        format!("/session/slow-set?field=shared&value=v{i}&ms={WAIT_MS}")
+    });
+    let saved: BTreeSet<&str> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body.as_str())
+        .collect();
+    let refused = answers.iter().filter(|(status, _)| *status == 409).count();
+    assert_eq!(
+        saved.len() + refused,
+        CONCURRENT,
+        "each answer is 200 (saved) or 409 (conflict): {answers:?}"
+    );
+    assert!(refused >= 1, "no conflict reported: {answers:?}");
+    let shared = fields(&hosts, &cookie)["shared"].clone();
+    let shared = shared.as_str().expect("a string");
+    assert!(
+        saved.contains(shared),
+        "the stored value {shared:?} is one a request was told was saved ({saved:?}), not one refused"
+    );
+}
+
+#[test]
+fn merge_concurrent_writes_lets_a_handler_retry_a_conflict_so_no_increment_is_lost() {
+    let redis = RedisServer::start();
+    let hosts = two_hosts(&redis, true);
+    let cookie = new_session(&hosts);
+    let answers = at_once(&hosts, &cookie, |_| "/session/slow-bump?ms=50".to_owned());
+    let mut counts: Vec<u64> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            body.parse().expect("a count")
+        })
+        .collect();
+    counts.sort_unstable();
+    let expected: Vec<u64> = (1..=CONCURRENT as u64).collect();
+    assert_eq!(counts, expected, "each request saved its own increment");
+    assert_eq!(
+        fields(&hosts, &cookie)["visits"],
+        Value::from(CONCURRENT),
+        "no increment lost"
+    );
+}
