@@ -81,7 +81,7 @@ pub use http::StatusCode;
 pub use into_response::{IntoResponse, Json};
 pub use request::Request;
 pub use response::Response;
-pub use session::{SameSite, Session, SessionError, SessionOptions};
+pub use session::{SameSite, Session, SessionError, SessionOptions, Unset};
 
 /// Raw bindings to the `wasmhost:app` world; used by [`export_app!`].
 #[doc(hidden)]

@@ -102,6 +102,7 @@ const ID_BYTES: usize = 24;
 /// | [`rolling`](SessionOptions::rolling()) | `rolling` | false |
 /// | [`trust_proxy`](SessionOptions::trust_proxy()) | `proxy` | false |
 /// | [`prefix`](SessionOptions::prefix()) | connect-redis's `prefix` | `sess:` |
+/// | [`unset`](SessionOptions::unset()) | `unset` | [`Unset::Keep`] |
 /// | [`merge_concurrent_writes`](SessionOptions::merge_concurrent_writes()) | (none: last write wins) | off |
 ///
 /// ```
@@ -142,6 +143,20 @@ pub struct SessionOptions {
     /// Save with compare-and-swap and merge the fields concurrent requests
     /// changed, instead of last write wins.
     merge_writes: bool,
+    /// `unset`: what [`Session::unset`] does to the stored session.
+    unset: Unset,
+}
+
+/// express-session's `unset` option: what happens to the stored session
+/// when a handler drops it with [`Session::unset`] (`req.session = null`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unset {
+    /// `"keep"`: the stored session stays as it was before the request;
+    /// this request's changes are not saved.
+    #[default]
+    Keep,
+    /// `"destroy"`: the stored session is removed when the request ends.
+    Destroy,
 }
 
 /// How often a merging save re-reads the session and tries again before it
@@ -200,6 +215,7 @@ impl SessionOptions {
             genid: None,
             expires: None,
             merge_writes: false,
+            unset: Unset::Keep,
         }
     }
 
@@ -558,6 +574,20 @@ impl SessionOptions {
         self
     }
 
+    /// `unset`: whether [`Session::unset`] keeps the stored session
+    /// ([`Unset::Keep`], the default) or removes it ([`Unset::Destroy`]).
+    ///
+    /// ```
+    /// use wasmhost_sdk::{SessionOptions, Unset};
+    ///
+    /// let options = SessionOptions::new("a secret").unset(Unset::Destroy);
+    /// # let _ = options;
+    /// ```
+    pub fn unset(mut self, unset: Unset) -> Self {
+        self.unset = unset;
+        self
+    }
+
     /// The cookie a new session starts with, for a request that came over
     /// HTTPS or not (the `auto` settings resolved, as express-session does
     /// when it generates a session).
@@ -752,6 +782,8 @@ pub struct Session {
     /// swaps out, and the fields changed since, which a conflicting save
     /// replays onto what another request stored.
     merge: Option<MergeBase>,
+    /// [`Session::unset`] was called: nothing is saved, touched or sent.
+    unset: bool,
 }
 
 /// What a merging save compares against and replays.
@@ -783,6 +815,7 @@ impl Session {
             .then(MergeBase::default);
         Session {
             merge,
+            unset: false,
             expires_at_start: cookie.expires,
             loaded: false,
             id_changed: false,
@@ -1079,6 +1112,7 @@ impl Session {
         self.cookie = options.new_cookie(self.secure_request, SystemTime::now());
         self.touch();
         self.destroyed = false;
+        self.unset = false;
         Ok(removed?)
     }
 
@@ -1103,6 +1137,27 @@ impl Session {
         }
         self.destroyed = true;
         Ok(())
+    }
+
+    /// Drops the session for the rest of the request, as `req.session =
+    /// null` does in express-session: nothing is saved or touched and no
+    /// cookie is sent at the end of the request; the stored session is kept
+    /// as it was or removed, as [`SessionOptions::unset`] says. Unlike
+    /// [`Session::destroy`] it acts when the request ends, not at once.
+    ///
+    /// ```no_run
+    /// use wasmhost_sdk::Request;
+    ///
+    /// fn preview(req: &mut Request) -> &'static str {
+    ///     // Try a change for this answer only; the stored session keeps none of it.
+    ///     req.session().set("theme", "high-contrast");
+    ///     req.session().unset();
+    ///     "previewed"
+    /// }
+    /// # let _ = preview;
+    /// ```
+    pub fn unset(&mut self) {
+        self.unset = true;
     }
 
     /// Saves the session to the store now (it is also saved for you at the
@@ -1530,6 +1585,7 @@ pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRound
         secure_request: false,
         expires_at_start: None,
         merge: None,
+        unset: false,
     };
     Some((fields, cookie, session.to_json()))
 }
@@ -1605,6 +1661,7 @@ impl SessionLayer {
         let now = request.received();
         let mut session = match (stored, cookie_id) {
             (Some((Stored { data, cookie }, text)), Some(id)) => Session {
+                unset: false,
                 merge: options.merge_writes.then(|| MergeBase {
                     stored: Some(text),
                     changed_fields: Vec::new(),
@@ -1653,6 +1710,16 @@ impl SessionLayer {
             return response;
         }
         let options = &self.options;
+        if session.unset {
+            // A session that never got an id was never stored.
+            if options.unset == Unset::Destroy
+                && !session.id.is_empty()
+                && let Err(error) = store::remove(&options.key(&session.id))
+            {
+                return store_failure(&error);
+            }
+            return response;
+        }
         if session.cookie.expires != session.expires_at_start {
             // The handler set the expiry: it sets the max age (none: a
             // browser-session cookie), as express-session's setter does.
@@ -1770,6 +1837,7 @@ mod tests {
             secure_request: false,
             expires_at_start: None,
             merge: None,
+            unset: false,
         }
     }
 
