@@ -340,7 +340,7 @@ impl App {
         let Some(layer) = self
             .sessions
             .as_ref()
-            .filter(|layer| layer.applies_to(request.path()))
+            .filter(|layer| layer.applies_to(&request))
         else {
             return self.route_request(&mut request);
         };

@@ -230,7 +230,7 @@ pub mod __fuzz {
 
     /// cookie-signature's `sign`.
     pub fn sign(value: &str, secret: &str) -> String {
-        crate::session::sign(value, secret)
+        crate::session::sign(value, secret.as_bytes())
     }
 
     /// cookie-signature's `unsign`, against any of `secrets`.

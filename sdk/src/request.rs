@@ -52,6 +52,19 @@ pub struct Request {
     pub(crate) session: Option<Session>,
 }
 
+/// The method, path, query and body size (not the headers, which may hold
+/// cookies and credentials that have no place in a log).
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Request {
     /// A request built by hand, e.g. in a guest's own unit tests, to pass
     /// to [`crate::App::handle`]. `path_with_query` is the request target as
@@ -135,6 +148,21 @@ impl Request {
             packed,
             body,
             received_ms,
+            params: Vec::new(),
+            session: None,
+        }
+    }
+
+    /// A copy of the method, target, headers and time of arrival, without
+    /// the body, parameters or session: what a session option's function
+    /// may look at later in the request.
+    pub(crate) fn head_copy(&self) -> Request {
+        Request {
+            method: self.method.clone(),
+            packed: self.packed.clone(),
+            head: self.head,
+            body: Vec::new(),
+            received_ms: self.received_ms,
             params: Vec::new(),
             session: None,
         }

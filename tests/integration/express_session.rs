@@ -6,9 +6,8 @@
 //! endpoint's metrics, as the JS tests count `store.set` calls.
 //!
 //! Of the 160 cases, 35 do not apply to a guest-side session layer (each says
-//! why below) and 125 do: 121 are ported so far, the other 4 are still to port
-//! (issue 14). The cases, in file order (`S` session.js, `C` cookie.js, with
-//! the line of the JS file):
+//! why below) and 125 do: all 125 are ported. The cases, in file order (`S`
+//! session.js, `C` cookie.js, with the line of the JS file):
 //!
 //! - S1 L21 "should export constructors": skipped: Checks the JS module exports
 //!   (`session.Session/Store/MemoryStore`)
@@ -89,8 +88,9 @@
 //!   reports it): `secure_auto_follows_the_requests_scheme`
 //! - S46 L795 "should not set secure if req.secure = false": ported:
 //!   `secure_auto_follows_the_requests_scheme`
-//! - S47 L806 "should call custom function and apply cookie options": to port
-//! - S48 L831 "should provide req argument": to port
+//! - S47 L806 "should call custom function and apply cookie options": ported:
+//!   `cookie_option_as_a_function_of_the_request`
+//! - S48 L831 "should provide req argument": ported: `cookie_option_as_a_function_of_the_request`
 //! - S49 L871 "should set SameSite=None for secure connections": ported (adapted: HTTPS as a
 //!   trusted proxy reports it): `same_site_auto_follows_the_requests_scheme`
 //! - S50 L879 "should set SameSite=Lax for insecure connections": ported:
@@ -121,7 +121,7 @@
 //!   `genid_option_makes_the_ids_and_they_are_encoded`
 //! - S63 L1046 "should encode unsafe chars": ported:
 //!   `genid_option_makes_the_ids_and_they_are_encoded`
-//! - S64 L1055 "should provide req argument": to port
+//! - S64 L1055 "should provide req argument": ported: `genid_option_should_provide_req_argument`
 //! - S65 L1066 "should default to "connect.sid"": ported:
 //!   `the_cookie_name_defaults_to_connect_sid_with_a_generated_id`
 //! - S66 L1073 "should allow overriding": skipped: `key` is the deprecated JS alias of `name`
@@ -161,7 +161,8 @@
 //! - S86 L1416 "should reject empty arrays": skipped: `secret: []` throws at construction
 //! - S87 L1420 "should sign and unsign with a string": ported:
 //!   `secret_option_signs_with_the_first_secret_and_reads_with_all`
-//! - S88 L1442 "should sign and unsign with a Buffer": to port
+//! - S88 L1442 "should sign and unsign with a Buffer": ported:
+//!   `secret_option_should_sign_and_unsign_with_bytes`
 //! - S89 L1465 "should sign cookies": ported:
 //!   `secret_option_signs_with_the_first_secret_and_reads_with_all`
 //! - S90 L1477 "should sign cookies with first element": ported:
@@ -1603,4 +1604,78 @@ fn unset_option_should_pass_session_destroy_error() {
     let (status, body) = get_text(&http(), &host.url("/session/keys"), cookie.as_deref());
     assert_eq!(status, 200);
     assert_eq!(body, r#"["user"]"#, "the session is still stored");
+}
+
+// test/session.js: cookie option, when "cookie" is a function: "should call
+// custom function and apply cookie options" (a fixed path) and "should
+// provide req argument" (the request's path), here `cookie_with`.
+#[test]
+fn cookie_option_as_a_function_of_the_request() {
+    for (cookie_fn, path, expected_path) in [
+        ("/session", "/session/user", "/session"),
+        ("url", "/session/user", "/session/user"),
+    ] {
+        let (host, _) = session_host(&[&format!("SESSION_COOKIE_FN={cookie_fn}")]);
+        let response = http().get(host.url(path)).send().unwrap();
+        assert_eq!(response.status(), 200);
+        let header = set_cookie_header(&response).expect("a cookie");
+        assert!(
+            header.contains(&format!("; Path={expected_path};"))
+                || header.ends_with(&format!("; Path={expected_path}")),
+            "{header}"
+        );
+        assert!(header.contains("; HttpOnly"), "{header}");
+        assert!(!header.contains("Secure"), "{header}");
+    }
+    // The function's path also decides which requests get a session.
+    let (host, admin) = session_host(&["SESSION_COOKIE_FN=/elsewhere"]);
+    assert_eq!(get(&host, "/session/user", None), (200, None));
+    assert_eq!(entries(admin), 0);
+}
+
+// test/session.js: genid option, "should provide req argument" (genid
+// returns `req.url`), with the JS test's secret and its expected cookie.
+#[test]
+fn genid_option_should_provide_req_argument() {
+    let (host, _) = session_host(&[
+        "SESSION_GENID=url",
+        "SESSION_SECRET=keyboard cat",
+        "SESSION_SAVE_UNINITIALIZED=true",
+    ]);
+    let (_, cookie) = get(&host, "/foo", None);
+    assert_eq!(
+        cookie.as_deref(),
+        Some("connect.sid=s%3A%2Ffoo.paEKBtAHbV5s1IB8B2zPnzAgYmmnRPIqObW4VRYj%2FMQ")
+    );
+}
+
+// test/session.js: secret option, "should sign and unsign with a Buffer":
+// a secret of bytes (not UTF-8 here), `SessionOptions::from_key`.
+#[test]
+fn secret_option_should_sign_and_unsign_with_bytes() {
+    let key: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(200))
+        .collect();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let (host, _) = session_host(&[&format!("SESSION_KEY_HEX={hex}")]);
+    let (status, cookie) = get(&host, "/session/user", None);
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("a cookie");
+    let value = percent_encoding::percent_decode_str(cookie.trim_start_matches("connect.sid="))
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    let (id, signature) = value
+        .trim_start_matches("s:")
+        .rsplit_once('.')
+        .expect("id.signature");
+    let hmac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        id.as_bytes(),
+    );
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD_NO_PAD.encode(hmac.as_ref());
+    assert_eq!(signature, expected, "HMAC-SHA256 under the key's bytes");
+    let (status, body) = get_text(&http(), &host.url("/session/fields"), Some(&cookie));
+    assert_eq!((status, body.as_str()), (200, r#"{"user":"bob"}"#));
 }

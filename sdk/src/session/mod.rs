@@ -122,7 +122,8 @@ const ID_BYTES: usize = 24;
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
-    secrets: Vec<String>,
+    /// The signing secrets as bytes: the first signs, all verify.
+    secrets: Vec<Vec<u8>>,
     name: String,
     prefix: String,
     cookie: SessionCookie,
@@ -137,6 +138,8 @@ pub struct SessionOptions {
     same_site_auto: bool,
     /// `genid`: makes new session ids; none: 24 random bytes.
     genid: Option<IdGenerator>,
+    /// `cookie` as a function: adjusts a new session's cookie per request.
+    cookie_with: Option<CookieAdjuster>,
     /// `cookie.expires`: an absolute expiry every new session's cookie
     /// starts with (its max age is the time left until then).
     expires: Option<SystemTime>,
@@ -165,11 +168,24 @@ const MERGE_ATTEMPTS: usize = 16;
 
 /// A `genid` function.
 #[derive(Clone)]
-struct IdGenerator(Rc<dyn Fn() -> String>);
+struct IdGenerator(Rc<dyn Fn(&Request) -> String>);
 
 impl fmt::Debug for IdGenerator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("IdGenerator")
+    }
+}
+
+/// What [`SessionOptions::cookie_with`] is given.
+type AdjustCookie = dyn Fn(&Request, &mut SessionCookie);
+
+/// A `cookie` function.
+#[derive(Clone)]
+struct CookieAdjuster(Rc<AdjustCookie>);
+
+impl fmt::Debug for CookieAdjuster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CookieAdjuster")
     }
 }
 
@@ -192,7 +208,7 @@ impl SessionOptions {
     /// ```
     pub fn new(secret: impl Into<String>) -> Self {
         SessionOptions {
-            secrets: vec![secret.into()],
+            secrets: vec![secret.into().into_bytes()],
             name: "connect.sid".to_owned(),
             prefix: "sess:".to_owned(),
             cookie: SessionCookie {
@@ -213,6 +229,7 @@ impl SessionOptions {
             secure_auto: false,
             same_site_auto: false,
             genid: None,
+            cookie_with: None,
             expires: None,
             merge_writes: false,
             unset: Unset::Keep,
@@ -231,7 +248,38 @@ impl SessionOptions {
     /// # let _ = options;
     /// ```
     pub fn also_accept(mut self, secret: impl Into<String>) -> Self {
-        self.secrets.push(secret.into());
+        self.secrets.push(secret.into().into_bytes());
+        self
+    }
+
+    /// Like [`Self::new`] with a secret of any bytes rather than text, as a
+    /// `Buffer` secret in express-session (`crypto.randomBytes(32)`, say):
+    /// the HMAC key is these bytes. The secret is empty-checked as in `new`.
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // 32 bytes, e.g. decoded from hex kept in the environment.
+    /// let key: Vec<u8> = (0u8..32).collect();
+    /// let options = SessionOptions::from_key(key);
+    /// # let _ = options;
+    /// ```
+    pub fn from_key(key: impl Into<Vec<u8>>) -> Self {
+        let mut options = SessionOptions::new("");
+        options.secrets = vec![key.into()];
+        options
+    }
+
+    /// [`Self::also_accept`] for a secret of any bytes (see [`Self::from_key`]).
+    ///
+    /// ```
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// let options = SessionOptions::from_key(vec![7u8; 32]).also_accept_key(vec![9u8; 32]);
+    /// # let _ = options;
+    /// ```
+    pub fn also_accept_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.secrets.push(key.into());
         self
     }
 
@@ -374,25 +422,62 @@ impl SessionOptions {
         self
     }
 
-    /// `genid`: the function that makes new session ids (default: 24 random
-    /// bytes from the OS in base64url, as express-session's `uid-safe`). The
-    /// id is sent URL-encoded in the signed cookie and stored under
-    /// [`Self::prefix`] + id, so it may hold any characters; it must be
-    /// unguessable, or sessions can be hijacked.
+    /// `genid`: the function that makes new session ids from the request
+    /// (its method, target and headers; default: 24 random bytes from the
+    /// OS in base64url, as express-session's `uid-safe`). The id is sent
+    /// URL-encoded in the signed cookie and stored under [`Self::prefix`] +
+    /// id, so it may hold any characters; it must be unguessable, or
+    /// sessions can be hijacked.
     ///
     /// ```
     /// use wasmhost_sdk::SessionOptions;
     ///
-    /// let options = SessionOptions::new("a secret").genid(|| {
+    /// // A tenant's sessions recognisable in the store: `sess:<tenant>-<random>`.
+    /// let options = SessionOptions::new("a secret").genid(|req| {
     ///     let mut bytes = [0u8; 16];
     ///     getrandom::fill(&mut bytes).expect("the OS has random numbers");
-    ///     bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ///     let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    ///     format!("{}-{random}", req.header("x-tenant").unwrap_or("none"))
     /// });
     /// # let _ = options;
     /// ```
-    pub fn genid(mut self, genid: impl Fn() -> String + 'static) -> Self {
+    pub fn genid(mut self, genid: impl Fn(&Request) -> String + 'static) -> Self {
         self.genid = Some(IdGenerator(Rc::new(genid)));
         self
+    }
+
+    /// `cookie` given as a function of the request: `adjust` changes the
+    /// cookie the other options make, for each new session (and for the
+    /// path check that decides whether a request gets a session at all).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wasmhost_sdk::SessionOptions;
+    ///
+    /// // Each tenant's session under its own path; longer sessions on the admin site.
+    /// let options = SessionOptions::new("a secret").cookie_with(|req, cookie| {
+    ///     if let Some(tenant) = req.path().strip_prefix("/t/").and_then(|rest| rest.split('/').next()) {
+    ///         cookie.path = format!("/t/{tenant}");
+    ///     }
+    ///     if req.header("host") == Some("admin.example.com") {
+    ///         cookie.original_max_age = Some(Duration::from_secs(8 * 3600).as_millis() as u64);
+    ///     }
+    /// });
+    /// # let _ = options;
+    /// ```
+    pub fn cookie_with(mut self, adjust: impl Fn(&Request, &mut SessionCookie) + 'static) -> Self {
+        self.cookie_with = Some(CookieAdjuster(Rc::new(adjust)));
+        self
+    }
+
+    /// The cookie options for `request`: the configured ones, adjusted by
+    /// [`Self::cookie_with`] if there is one.
+    fn cookie_for(&self, request: Option<&Request>) -> SessionCookie {
+        let mut cookie = self.cookie.clone();
+        if let (Some(CookieAdjuster(adjust)), Some(request)) = (&self.cookie_with, request) {
+            adjust(request, &mut cookie);
+        }
+        cookie
     }
 
     /// `cookie.expires`: every new session's cookie expires at `expires`
@@ -413,11 +498,17 @@ impl SessionOptions {
     }
 
     /// A new session id, from [`Self::genid`] if there is one.
-    fn new_id(&self) -> Result<String, SessionError> {
-        match &self.genid {
-            Some(IdGenerator(genid)) => Ok(genid()),
-            None => new_id(),
+    fn new_id(&self, request: Option<&Request>) -> Result<String, SessionError> {
+        match (&self.genid, request) {
+            (Some(IdGenerator(genid)), Some(request)) => Ok(genid(request)),
+            _ => new_id(),
         }
+    }
+
+    /// Whether `genid` or `cookie_with` need the request after it was
+    /// loaded (to make a new id or cookie later in the request).
+    fn needs_request(&self) -> bool {
+        self.genid.is_some() || self.cookie_with.is_some()
     }
 
     /// `cookie.sameSite` (default none: the attribute is not sent).
@@ -591,8 +682,13 @@ impl SessionOptions {
     /// The cookie a new session starts with, for a request that came over
     /// HTTPS or not (the `auto` settings resolved, as express-session does
     /// when it generates a session).
-    fn new_cookie(&self, secure_request: bool, now: SystemTime) -> SessionCookie {
-        let mut cookie = self.cookie.clone();
+    fn new_cookie(
+        &self,
+        request: Option<&Request>,
+        secure_request: bool,
+        now: SystemTime,
+    ) -> SessionCookie {
+        let mut cookie = self.cookie_for(request);
         if let Some(expires) = self.expires {
             let left = expires.duration_since(now).unwrap_or_default().as_millis();
             cookie.original_max_age = Some(u64::try_from(left).unwrap_or(u64::MAX));
@@ -784,6 +880,9 @@ pub struct Session {
     merge: Option<MergeBase>,
     /// [`Session::unset`] was called: nothing is saved, touched or sent.
     unset: bool,
+    /// The request's head, kept only when [`SessionOptions::genid`] or
+    /// [`SessionOptions::cookie_with`] may need it for a new id or cookie.
+    request: Option<Rc<Request>>,
 }
 
 /// What a merging save compares against and replays.
@@ -816,6 +915,7 @@ impl Session {
         Session {
             merge,
             unset: false,
+            request: None,
             expires_at_start: cookie.expires,
             loaded: false,
             id_changed: false,
@@ -849,7 +949,7 @@ impl Session {
     pub fn id(&mut self) -> Result<&str, SessionError> {
         if self.id.is_empty() {
             self.id = match &self.options {
-                Some(options) => options.new_id()?,
+                Some(options) => options.new_id(self.request.as_deref())?,
                 None => new_id()?,
             };
         }
@@ -1103,13 +1203,17 @@ impl Session {
             true => Ok(()),
             false => store::remove(&options.key(&self.id)),
         };
-        self.id = options.new_id()?;
+        self.id = options.new_id(self.request.as_deref())?;
         self.id_changed = true;
         self.data.clear();
         if let Some(merge) = &mut self.merge {
             *merge = MergeBase::default();
         }
-        self.cookie = options.new_cookie(self.secure_request, SystemTime::now());
+        self.cookie = options.new_cookie(
+            self.request.as_deref(),
+            self.secure_request,
+            SystemTime::now(),
+        );
         self.touch();
         self.destroyed = false;
         self.unset = false;
@@ -1586,6 +1690,7 @@ pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRound
         expires_at_start: None,
         merge: None,
         unset: false,
+        request: None,
     };
     Some((fields, cookie, session.to_json()))
 }
@@ -1616,15 +1721,19 @@ pub(crate) struct Ticket {
 impl SessionLayer {
     pub(crate) fn new(options: SessionOptions) -> Self {
         SessionLayer {
-            empty_secret: options.secrets.iter().any(String::is_empty),
+            empty_secret: options.secrets.iter().any(Vec::is_empty),
             options: Rc::new(options),
         }
     }
 
-    /// Whether requests for `path` get a session: like express-session, only
-    /// those under the cookie's path (the browser sends the cookie to no others).
-    pub(crate) fn applies_to(&self, path: &str) -> bool {
-        path.starts_with(&self.options.cookie.path)
+    /// Whether `request` gets a session: like express-session, only one
+    /// under the cookie's path (the browser sends the cookie to no others).
+    pub(crate) fn applies_to(&self, request: &Request) -> bool {
+        let path = request.path();
+        match &self.options.cookie_with {
+            None => path.starts_with(&self.options.cookie.path),
+            Some(_) => path.starts_with(&self.options.cookie_for(Some(request)).path),
+        }
     }
 
     /// The request's session: the stored one its cookie names, or a new one.
@@ -1662,6 +1771,7 @@ impl SessionLayer {
         let mut session = match (stored, cookie_id) {
             (Some((Stored { data, cookie }, text)), Some(id)) => Session {
                 unset: false,
+                request: None,
                 merge: options.merge_writes.then(|| MergeBase {
                     stored: Some(text),
                     changed_fields: Vec::new(),
@@ -1679,12 +1789,15 @@ impl SessionLayer {
                 secure_request: false,
             },
             _ => Session::fresh(
-                options.new_cookie(secure_request, now),
+                options.new_cookie(Some(request), secure_request, now),
                 Some(Rc::clone(options)),
                 now,
             ),
         };
         session.secure_request = secure_request;
+        if options.needs_request() {
+            session.request = Some(Rc::new(request.head_copy()));
+        }
         Ok((
             session,
             Ticket {
@@ -1838,6 +1951,7 @@ mod tests {
             expires_at_start: None,
             merge: None,
             unset: false,
+            request: None,
         }
     }
 

@@ -12,28 +12,29 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use crate::text::rsplit_once_byte;
 
 #[cfg(target_arch = "wasm32")]
-fn hmac_sha256(secret: &str, value: &str) -> Vec<u8> {
-    crate::bindings::wasmhost::app::crypto::hmac_sha256(secret.as_bytes(), value.as_bytes())
+fn hmac_sha256(secret: &[u8], value: &str) -> Vec<u8> {
+    crate::bindings::wasmhost::app::crypto::hmac_sha256(secret, value.as_bytes())
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn hmac_sha256(secret: &str, value: &str) -> Vec<u8> {
+fn hmac_sha256(secret: &[u8], value: &str) -> Vec<u8> {
     use hmac::{Hmac, Mac};
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(value.as_bytes());
     mac.finalize().into_bytes().to_vec()
 }
 
-/// Signs `value` with `secret`: `value.signature`.
-pub fn sign(value: &str, secret: &str) -> String {
+/// Signs `value` with `secret` (the text's UTF-8 bytes, or any bytes, as a
+/// `Buffer` secret in Node): `value.signature`.
+pub fn sign(value: &str, secret: &[u8]) -> String {
     let signature = STANDARD_NO_PAD.encode(hmac_sha256(secret, value));
     format!("{value}.{signature}")
 }
 
 /// The value of a signed string if any of `secrets` signed it, else none.
-pub fn unsign<'a>(signed: &'a str, secrets: &[String]) -> Option<&'a str> {
+pub fn unsign<'a>(signed: &'a str, secrets: &[impl AsRef<[u8]>]) -> Option<&'a str> {
     let (value, signature) = rsplit_once_byte(signed, b'.')?;
     // A SHA-256 signature is 32 bytes; decoded on the stack, as anything
     // longer cannot match.
@@ -42,7 +43,7 @@ pub fn unsign<'a>(signed: &'a str, secrets: &[String]) -> Option<&'a str> {
     let signature = &decoded[..length];
     secrets
         .iter()
-        .any(|secret| constant_time_eq(&hmac_sha256(secret, value), signature))
+        .any(|secret| constant_time_eq(&hmac_sha256(secret.as_ref(), value), signature))
         .then_some(value)
 }
 
@@ -66,7 +67,7 @@ mod tests {
     #[test]
     fn matches_cookie_signature() {
         assert_eq!(
-            sign("hello", "tobiiscool"),
+            sign("hello", b"tobiiscool"),
             "hello.DGDUkGlIkCzPz+C0B064FNgHdEjox7ch8tOBGslZ5QI"
         );
     }
@@ -74,7 +75,7 @@ mod tests {
     #[test]
     fn unsigns_what_it_signed_and_nothing_else() {
         let secrets = vec!["tobiiscool".to_owned()];
-        let signed = sign("hello", "tobiiscool");
+        let signed = sign("hello", b"tobiiscool");
         assert_eq!(unsign(&signed, &secrets), Some("hello"));
         assert_eq!(
             unsign(
@@ -103,9 +104,18 @@ mod tests {
         assert!(!constant_time_eq(b"", b"a"));
     }
 
+    /// A `Buffer` secret in Node: any bytes, not only text.
+    #[test]
+    fn a_secret_of_bytes_signs_as_its_bytes() {
+        let key = [0u8, 159, 146, 150, 255];
+        let signed = sign("id", &key);
+        assert_eq!(unsign(&signed, &[key]), Some("id"));
+        assert_eq!(unsign(&signed, &["\u{0}".to_owned()]), None);
+    }
+
     #[test]
     fn any_listed_secret_verifies() {
-        let signed = sign("id", "old");
+        let signed = sign("id", b"old");
         let secrets = vec!["new".to_owned(), "old".to_owned()];
         assert_eq!(unsign(&signed, &secrets), Some("id"));
     }
