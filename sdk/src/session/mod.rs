@@ -89,14 +89,20 @@ const ID_BYTES: usize = 24;
 /// | method | express-session | default |
 /// |---|---|---|
 /// | [`new`](SessionOptions::new()) | `secret` | — |
-/// | [`also_accept`](SessionOptions::also_accept()) | `secret: [new, old]` | none |
+/// | [`from_key`](SessionOptions::from_key()) | `secret` as a `Buffer` | — |
+/// | [`also_accept`](SessionOptions::also_accept()), [`also_accept_key`](SessionOptions::also_accept_key()) | `secret: [new, old]` | none |
 /// | [`name`](SessionOptions::name()) | `name` | `connect.sid` |
+/// | [`genid`](SessionOptions::genid()) | `genid` | 24 random bytes |
 /// | [`max_age`](SessionOptions::max_age()) | `cookie.maxAge` | none (browser-session cookie) |
+/// | [`expires`](SessionOptions::expires()) | `cookie.expires` | none |
 /// | [`path`](SessionOptions::path()) | `cookie.path` | `/` |
 /// | [`domain`](SessionOptions::domain()) | `cookie.domain` | none |
 /// | [`http_only`](SessionOptions::http_only()) | `cookie.httpOnly` | true |
-/// | [`secure`](SessionOptions::secure()) | `cookie.secure` | false |
-/// | [`same_site`](SessionOptions::same_site()) | `cookie.sameSite` | none |
+/// | [`secure`](SessionOptions::secure()), [`secure_auto`](SessionOptions::secure_auto()) | `cookie.secure` | false |
+/// | [`same_site`](SessionOptions::same_site()), [`same_site_auto`](SessionOptions::same_site_auto()) | `cookie.sameSite` | none |
+/// | [`partitioned`](SessionOptions::partitioned()) | `cookie.partitioned` | none |
+/// | [`priority`](SessionOptions::priority()) | `cookie.priority` | none |
+/// | [`cookie_with`](SessionOptions::cookie_with()) | `cookie` as a function | none |
 /// | [`resave`](SessionOptions::resave()) | `resave` | true |
 /// | [`save_uninitialized`](SessionOptions::save_uninitialized()) | `saveUninitialized` | true |
 /// | [`rolling`](SessionOptions::rolling()) | `rolling` | false |
