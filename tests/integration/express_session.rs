@@ -1562,6 +1562,16 @@ fn unset_option_should_default_to_keep() {
     assert_eq!(body, "2", "the dropped request's change was not saved");
 }
 
+// After `unset` (`req.session = null`) there is no session to save or
+// reload, as there is none in express-session.
+#[test]
+fn unset_then_save_or_reload_is_refused() {
+    let (host, admin) = session_host(&[]);
+    let (status, body) = get_text(&http(), &host.url("/session/unset-then-save"), None);
+    assert_eq!((status, body.as_str()), (200, "refused"));
+    assert_eq!(entries(admin), 0);
+}
+
 // test/session.js: unset option, "should allow destroy on req.session =
 // null".
 #[test]

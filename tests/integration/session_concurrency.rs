@@ -157,3 +157,33 @@ fn merge_concurrent_writes_lets_a_handler_retry_a_conflict_so_no_increment_is_lo
         "no increment lost"
     );
 }
+
+/// Sends `slow` on the first host and, while it waits, `/logout` on the
+/// second; returns the slow request's status and what the session holds
+/// afterwards.
+fn racing_a_logout(slow: &str) -> (u16, serde_json::Map<String, Value>) {
+    let redis = RedisServer::start();
+    let hosts = two_hosts(&redis, true);
+    let cookie = new_session(&hosts);
+    let (status, body) = thread::scope(|scope| {
+        let slow = scope.spawn(|| get_text(&http(), &hosts[0].url(slow), Some(&cookie)));
+        thread::sleep(std::time::Duration::from_millis(WAIT_MS / 3));
+        let (status, body) = get_text(&http(), &hosts[1].url("/logout"), Some(&cookie));
+        assert_eq!((status, body.as_str()), (200, "bye"));
+        slow.join().expect("the slow request")
+    });
+    assert!(status == 200 || status == 409, "{status} {body}");
+    (status, fields(&hosts, &cookie))
+}
+
+#[test]
+fn merge_concurrent_writes_does_not_bring_back_a_session_logged_out_meanwhile() {
+    // A request that changed nothing answers as usual and leaves it removed.
+    let (status, after) = racing_a_logout(&format!("/session/slow-read?ms={WAIT_MS}"));
+    assert_eq!(status, 200);
+    assert!(after.is_empty(), "the session came back: {after:?}");
+    // One that changed a field cannot save it: a conflict, still removed.
+    let (status, after) = racing_a_logout(&set_field(0));
+    assert_eq!(status, 409);
+    assert!(after.is_empty(), "the session came back: {after:?}");
+}

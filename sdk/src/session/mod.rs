@@ -8,7 +8,9 @@
 //! a Node app using the same store and secret shares sessions with this one.
 //!
 //! A missing, unsigned, tampered or unknown cookie gives a fresh empty session,
-//! never an error page. Only an unreachable store is an error (503).
+//! never an error page. An unreachable store is an error (503), and so, with
+//! [`SessionOptions::merge_concurrent_writes`], is a conflicting concurrent
+//! save (409).
 //!
 //! Turn sessions on with [`crate::App::sessions`] and [`SessionOptions`]; in a
 //! handler, [`crate::Request::session`] gives the request's [`Session`].
@@ -633,15 +635,20 @@ impl SessionOptions {
     /// against the session the request loaded; if another request saved in
     /// between, the SDK re-reads the session and replays this request's
     /// changes (the fields it set or removed) onto it. A field both requests
-    /// changed cannot be merged: [`Session::save`]
-    /// returns [`SessionError::Conflict`] (reload and redo the change, as
-    /// below), and the save at the end of a request answers `409 Conflict`
-    /// instead of the handler's response. A session destroyed meanwhile is
-    /// not brought back: that is a conflict too.
+    /// changed cannot be merged: [`Session::save`] returns
+    /// [`SessionError::Conflict`] (reload and redo the change, as below), and
+    /// the save at the end of a request answers `409 Conflict` instead of the
+    /// handler's response. A session removed meanwhile (a logout) is not
+    /// brought back: a request that changed fields of it gets a conflict, one
+    /// that changed none leaves it removed.
     ///
-    /// It costs one more store round trip only when a save finds the
-    /// session changed; Node apps sharing the sessions still save last write
-    /// wins.
+    /// Only fields are merged: the `cookie` object saved (its expiry, a
+    /// "remember me" max age) is the last saving request's, as before. Each
+    /// retry costs two store round trips (a read and another swap); with
+    /// [`Self::resave`]`(true)` every request saves, so any two overlapping
+    /// requests of a session retry, and `resave(false)` keeps retries to
+    /// requests that change something. Node apps sharing the sessions still
+    /// save last write wins.
     ///
     /// ```no_run
     /// use wasmhost_sdk::{App, Request, SessionError, SessionOptions};
@@ -724,7 +731,8 @@ impl SessionOptions {
 ///
 /// As a handler's error it is [`crate::IntoResponse`]: a
 /// [`SessionError::Store`] answers as its [`StoreError`] does (`503` while the
-/// store is unavailable or full, else `500`), anything else `500`; the error
+/// store is unavailable or full, else `500`), a [`SessionError::Conflict`]
+/// `409`, anything else `500`; the error
 /// goes to the guest's stderr (the host log), not to the client. A
 /// [`StoreError`] converts into it, so `?` works on store calls in a handler
 /// returning `Result<_, SessionError>`.
@@ -780,9 +788,15 @@ pub enum SessionError {
     /// With [`SessionOptions::merge_concurrent_writes`], another request
     /// saved the session since this one loaded it and the changes cannot be
     /// merged: the payload says why (a field both changed, or the session
-    /// was removed). Nothing was saved; [`Session::reload`] and redo the
-    /// change, or give up.
+    /// was removed). Nothing was saved: [`Session::reload`] and redo the
+    /// change. A handler that gives up reloads too (or calls
+    /// [`Session::unset`]): otherwise the save at the end of the request
+    /// meets the same conflict and answers `409`.
     Conflict(String),
+    /// The session was dropped in this request ([`Session::unset`]): there
+    /// is nothing to save or reload (in express-session `req.session` is
+    /// null); [`Session::regenerate`] starts a new one.
+    Unset,
 }
 
 impl fmt::Display for SessionError {
@@ -808,6 +822,7 @@ impl fmt::Display for SessionError {
             SessionError::Conflict(why) => {
                 write!(f, "the session changed concurrently: {why}")
             }
+            SessionError::Unset => f.write_str("the session was unset in this request"),
         }
     }
 }
@@ -883,7 +898,7 @@ pub struct Session {
     /// request last read or wrote (none: nothing stored), which a save
     /// swaps out, and the fields changed since, which a conflicting save
     /// replays onto what another request stored.
-    merge: Option<MergeBase>,
+    merge: Option<Box<MergeBase>>,
     /// [`Session::unset`] was called: nothing is saved, touched or sent.
     unset: bool,
     /// The request's head, kept only when [`SessionOptions::genid`] or
@@ -917,7 +932,7 @@ impl Session {
         let merge = options
             .as_ref()
             .is_some_and(|options| options.merge_writes)
-            .then(MergeBase::default);
+            .then(Box::default);
         Session {
             merge,
             unset: false,
@@ -1213,7 +1228,7 @@ impl Session {
         self.id_changed = true;
         self.data.clear();
         if let Some(merge) = &mut self.merge {
-            *merge = MergeBase::default();
+            **merge = MergeBase::default();
         }
         self.cookie = options.new_cookie(
             self.request.as_deref(),
@@ -1254,6 +1269,9 @@ impl Session {
     /// cookie is sent at the end of the request; the stored session is kept
     /// as it was or removed, as [`SessionOptions::unset`] says. Unlike
     /// [`Session::destroy`] it acts when the request ends, not at once.
+    /// [`Session::save`] and [`Session::reload`] then fail with
+    /// [`SessionError::Unset`]; [`Session::regenerate`] starts a new session,
+    /// which is saved as usual.
     ///
     /// ```no_run
     /// use wasmhost_sdk::Request;
@@ -1292,6 +1310,9 @@ impl Session {
             // Writing it back would undo the destroy.
             return Err(SessionError::Destroyed);
         }
+        if self.unset {
+            return Err(SessionError::Unset);
+        }
         self.id()?;
         self.write(&options, SystemTime::now())?;
         self.saved = Some(true);
@@ -1316,6 +1337,9 @@ impl Session {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
         if self.destroyed {
             return Err(SessionError::Destroyed);
+        }
+        if self.unset {
+            return Err(SessionError::Unset);
         }
         if self.id.is_empty() {
             return Err(SessionError::NotFound);
@@ -1404,6 +1428,18 @@ impl Session {
                 return Ok(());
             }
             let current = store::get(key)?;
+            let nothing_to_keep = new.is_none()
+                || self
+                    .merge
+                    .as_ref()
+                    .is_none_or(|merge| merge.changed_fields.is_empty());
+            if current.is_none() && nothing_to_keep {
+                // Removed meanwhile (a logout, an expiry) and this request
+                // changed no field, or meant to remove it too: nothing is
+                // lost by leaving it removed, and writing would bring it back.
+                self.merge.get_or_insert_default().stored = None;
+                return Ok(());
+            }
             self.rebase(current)?;
         }
         Err(SessionError::Conflict(format!(
@@ -1778,9 +1814,11 @@ impl SessionLayer {
             (Some((Stored { data, cookie }, text)), Some(id)) => Session {
                 unset: false,
                 request: None,
-                merge: options.merge_writes.then(|| MergeBase {
-                    stored: Some(text),
-                    changed_fields: Vec::new(),
+                merge: options.merge_writes.then(|| {
+                    Box::new(MergeBase {
+                        stored: Some(text),
+                        changed_fields: Vec::new(),
+                    })
                 }),
                 id,
                 loaded: true,
