@@ -397,14 +397,7 @@ fn resave_false_should_pass_session_touch_error_without_changing_the_answer() {
     let client = http();
     let first = client.get(host.url("/visits")).send().unwrap();
     let cookie = set_cookie(&first).expect("a session");
-    // From now on Redis refuses to renew an expiry.
-    let mut redis_client = redis.client();
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg("default")
-        .arg("-pexpire")
-        .query(&mut redis_client)
-        .unwrap();
+    refuse(&redis, "pexpire");
     let (status, body) = get_text(&client, &host.url("/task"), Some(&cookie));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"count\":1"), "{body}");
