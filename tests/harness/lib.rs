@@ -10,17 +10,19 @@
 //! - [`node`] runs Node.js children and installs their locked npm packages.
 
 mod in_process;
+mod listening;
 pub mod node;
 mod redis_server;
 
 pub use in_process::InProcess;
+pub use listening::Listening;
 pub use redis_server::{RedisServer, free_port};
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long a host may take to print its `listening on` line.
@@ -138,10 +140,9 @@ impl Served for InProcess {
 
 /// A running `wasmhost` process.
 pub struct Host {
-    child: Child,
+    server: Listening,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    log: Arc<Mutex<String>>,
 }
 
 impl Host {
@@ -157,50 +158,24 @@ impl Host {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         die_with_test(&mut command);
-        let mut child = command.spawn().expect("wasmhost starts");
-
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("listening on http://") {
-                    let _ = tx.send(line[at + "listening on ".len()..].trim().to_owned());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "wasmhost did not start; its log:\n{}",
-                    log.lock().unwrap_or_else(|e| e.into_inner())
-                );
-            }
-        };
-        Host { child, base, log }
+        let child = command.spawn().expect("wasmhost starts");
+        match Listening::wait(child, START_TIMEOUT) {
+            Ok(server) => Host {
+                base: server.base.clone(),
+                server,
+            },
+            Err(output) => panic!("wasmhost did not start {output}"),
+        }
     }
 
     /// The URL of `path` on this host.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.server.url(path)
     }
 
-    /// Everything the host has logged to stderr so far.
+    /// Everything the host has logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.server.log()
     }
 
     /// Waits until the log contains `needle` (the log arrives asynchronously).
@@ -215,9 +190,19 @@ impl Host {
         false
     }
 
+    /// Fails the test, showing the log, unless the log contains `needle`
+    /// within `timeout`.
+    pub fn assert_logged(&self, needle: &str, timeout: Duration) {
+        assert!(
+            self.wait_for_log(needle, timeout),
+            "{needle:?} not in the log within {timeout:?}: {}",
+            self.log()
+        );
+    }
+
     /// The host's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.server.child.id()
     }
 
     /// Sends `signal` and waits up to `timeout` for the process to exit.
@@ -226,7 +211,7 @@ impl Host {
         nix::sys::signal::kill(pid, signal).expect("signal is delivered");
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
+            if let Some(status) = self.server.child.try_wait().expect("wait works") {
                 return status;
             }
             assert!(
@@ -250,13 +235,6 @@ pub fn die_with_test(command: &mut Command) {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .map_err(std::io::Error::from)
         });
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -401,11 +401,7 @@ fn resave_false_should_pass_session_touch_error_without_changing_the_answer() {
     let (status, body) = get_text(&client, &host.url("/task"), Some(&cookie));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"count\":1"), "{body}");
-    assert!(
-        host.wait_for_log("renewing the session's expiry", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("renewing the session's expiry", Duration::from_secs(5));
 }
 
 // A destroyed session is gone for the rest of the request: saving it would
@@ -492,11 +488,7 @@ fn a_cookie_path_that_would_inject_an_attribute_is_refused_not_sent() {
     assert_eq!(response.status().as_u16(), 500);
     assert_eq!(set_cookie_header(&response), None);
     assert_eq!(store_calls(admin, "set"), 0, "nothing stored for it");
-    assert!(
-        host.wait_for_log("cookie path", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("cookie path", Duration::from_secs(5));
 }
 
 // S3 "should error without secret".
@@ -1418,7 +1410,7 @@ fn a_stored_session_without_a_cookie_is_an_error() {
         .unwrap();
     let (status, sent, _) = get_header(&host, "/visits", Some(&cookie));
     assert_eq!((status, sent), (500, None));
-    assert!(host.wait_for_log("the stored session cannot be read", Duration::from_secs(5)));
+    host.assert_logged("the stored session cannot be read", Duration::from_secs(5));
 }
 
 // S16 "should update cookie expiration when slow write" (rolling: each
@@ -1489,11 +1481,7 @@ fn should_pass_session_save_error() {
     refuse(&redis, "set");
     let (status, cookie) = get(&host, "/", None);
     assert_eq!((status, cookie), (503, None));
-    assert!(
-        host.wait_for_log("session store", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("session store", Duration::from_secs(5));
 }
 
 // test/session.js: req.session, "should not be set if store is

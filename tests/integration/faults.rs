@@ -54,11 +54,7 @@ fn a_trap_answers_500_without_guest_internals_and_replaces_the_instance() {
             "{route}: the next request runs on a fresh instance"
         );
     }
-    assert!(
-        host.wait_for_log("restarts=2", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("restarts=2", Duration::from_secs(5));
     let log = host.log();
     let unreachable = log
         .lines()
@@ -79,11 +75,7 @@ fn an_infinite_loop_is_stopped_at_the_deadline_with_504() {
         "the loop was stopped after {took:?}"
     );
     assert_eq!(get(&host, "/task").0, 200, "the task serves again");
-    assert!(
-        host.wait_for_log("ran past the request timeout", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("ran past the request timeout", Duration::from_secs(5));
 }
 
 #[test]
@@ -121,13 +113,9 @@ fn growing_past_the_memory_limit_answers_500_and_replaces_the_instance() {
     assert_eq!(status, 500);
     assert_eq!(body, "internal server error");
     // The log arrives asynchronously.
-    assert!(
-        host.wait_for_log(
-            "memory past the limit of 33554432 bytes",
-            Duration::from_secs(5)
-        ),
-        "{}",
-        host.log()
+    host.assert_logged(
+        "memory past the limit of 33554432 bytes",
+        Duration::from_secs(5),
     );
     assert_eq!(kept_blocks(&host), 1, "a fresh instance");
     // Under the limit, memory still grows.
@@ -142,7 +130,7 @@ fn recycle_after_replaces_an_instance_after_n_requests() {
     assert_eq!(kept_blocks(&host), 2);
     assert_eq!(kept_blocks(&host), 3);
     assert_eq!(kept_blocks(&host), 1, "recycled after 3 requests");
-    assert!(host.wait_for_log("recycled after 3 requests", Duration::from_secs(5)));
+    host.assert_logged("recycled after 3 requests", Duration::from_secs(5));
 }
 
 #[test]

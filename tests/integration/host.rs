@@ -300,16 +300,8 @@ fn guest_output_goes_to_the_log_tagged_with_the_task() {
     get(&host, "/task");
     let response = http().get(host.url("/print?msg=marker-42")).send().unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        host.wait_for_log("stdout says marker-42", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
-    assert!(
-        host.wait_for_log("stderr says marker-42", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("stdout says marker-42", Duration::from_secs(5));
+    host.assert_logged("stderr says marker-42", Duration::from_secs(5));
     let line = host
         .log()
         .lines()

@@ -43,11 +43,7 @@ fn connect(host: &Host) -> TcpStream {
 
 /// The host logs `needle` within a few seconds (the log is written asynchronously).
 fn assert_logged(host: &Host, needle: &str) {
-    assert!(
-        host.wait_for_log(needle, Duration::from_secs(5)),
-        "{needle:?} not in the log: {}",
-        host.log()
-    );
+    host.assert_logged(needle, Duration::from_secs(5));
 }
 
 #[test]

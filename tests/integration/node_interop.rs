@@ -10,10 +10,8 @@
 //! machine without them fails these tests with a message that says what is
 //! missing rather than skipping them.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -22,7 +20,8 @@ use reqwest::header::SET_COOKIE;
 use serde_json::Value;
 use wasmhost_tests::node::{missing, npm_ci};
 use wasmhost_tests::{
-    Host, RedisServer, die_with_test, get_text, guest, http, session_cookie, session_id, workspace,
+    Host, Listening, RedisServer, die_with_test, get_text, guest, http, session_cookie, session_id,
+    workspace,
 };
 
 /// The one secret both sides sign with.
@@ -46,12 +45,7 @@ fn node_dir() -> PathBuf {
 
 /// The express app (`tests/node-interop/app.js`) running on `node`, killed
 /// when dropped.
-struct NodeApp {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    base: String,
-    log: Arc<Mutex<String>>,
-}
+struct NodeApp(Listening);
 
 impl NodeApp {
     /// Starts the app on a free port against `redis`, and waits until it is
@@ -69,68 +63,26 @@ impl NodeApp {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         die_with_test(&mut command);
-        let mut child = command
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("{}", missing("node", "the express app", &e)));
-
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&log);
-        let stderr_reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                match line.strip_prefix("listening on ") {
-                    Some(base) if base.starts_with("http://127.0.0.1:") => {
-                        let _ = tx.send(base.trim().to_owned());
-                    }
-                    _ => {
-                        let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                        log.push_str("stdout: ");
-                        log.push_str(&line);
-                        log.push('\n');
-                    }
-                }
-            }
-        });
-        // A closed stdout (the app exited) ends the wait at once.
-        let Ok(base) = rx.recv_timeout(NODE_START_TIMEOUT) else {
-            let _ = child.kill();
-            let status = child.wait();
-            let _ = stderr_reader.join();
-            panic!(
+        match Listening::wait(child, NODE_START_TIMEOUT) {
+            Ok(app) => NodeApp(app),
+            Err(output) => panic!(
                 "the express app (node tests/node-interop/app.js) did not start within \
-                 {NODE_START_TIMEOUT:?} ({status:?}); its output:\n{}",
-                log.lock().unwrap_or_else(|e| e.into_inner())
-            );
-        };
-        NodeApp { child, base, log }
+                 {NODE_START_TIMEOUT:?} {output}"
+            ),
+        }
     }
 
     /// The URL of `path` on the app.
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.0.url(path)
     }
 
-    /// Everything the app has written to stderr so far.
+    /// Everything the app has written so far.
     fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-impl Drop for NodeApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.log()
     }
 }
 

@@ -31,11 +31,7 @@ fn with_the_access_log_on_every_request_leaves_one_line() {
         200
     );
     assert_eq!(get_text(&client, &host.url("/missing"), None).0, 404);
-    assert!(
-        host.wait_for_log("path=/missing", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("path=/missing", Duration::from_secs(5));
     let log = host.log();
     let line = log
         .lines()
@@ -74,11 +70,7 @@ fn the_log_can_be_json_one_object_per_line() {
         &["--tasks", "1", "--log-format", "json", "--access-log", "on"],
     );
     assert_eq!(get_text(&http(), &host.url("/task"), None).0, 200);
-    assert!(
-        host.wait_for_log("\"path\":\"/task\"", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("\"path\":\"/task\"", Duration::from_secs(5));
     for line in host.log().lines() {
         let event: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -359,19 +351,11 @@ fn watch_reloads_the_app_under_load_without_a_failed_request_or_a_lost_session()
     let clients = load(&host.base, &cookie, 4, &stop);
     std::thread::sleep(Duration::from_millis(500));
     replace_app(&app, &std::fs::read(guest("test-app")).unwrap());
-    assert!(
-        host.wait_for_log("app reloaded", Duration::from_secs(30)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("app reloaded", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(700));
     // A broken file next: the log says why, and the new app serves on.
     replace_app(&app, b"\0asm this is not a component");
-    assert!(
-        host.wait_for_log("reload of", Duration::from_secs(10)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("reload of", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
 
@@ -457,11 +441,7 @@ fn sighup_reloads_the_app() {
     );
     let pid = nix::unistd::Pid::from_raw(i32::try_from(host.pid()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
-    assert!(
-        host.wait_for_log("app reloaded", Duration::from_secs(30)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("app reloaded", Duration::from_secs(30));
     for _ in 0..4 {
         let (status, body) = get_text(&client, &host.url("/"), Some(&cookie));
         assert_eq!(status, 200);

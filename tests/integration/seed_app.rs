@@ -140,11 +140,7 @@ fn the_seed_app_warns_when_it_falls_back_to_its_public_demo_secret() {
     // The warning is read from the log, so these run as processes.
     let host = Host::start(&guest("guest-app"), &["--tasks", "1"]);
     assert_eq!(http().get(host.url("/")).send().unwrap().status(), 200);
-    assert!(
-        host.wait_for_log("SESSION_SECRET is not set", Duration::from_secs(5)),
-        "{}",
-        host.log()
-    );
+    host.assert_logged("SESSION_SECRET is not set", Duration::from_secs(5));
     let quiet = Host::start(
         &guest("guest-app"),
         &["--tasks", "1", "--env", "SESSION_SECRET=s3cret"],
