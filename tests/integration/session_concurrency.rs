@@ -69,15 +69,22 @@ fn set_field(i: usize) -> String {
     format!("/session/slow-set?field=f{i}&value=v{i}&ms={WAIT_MS}")
 }
 
-#[test]
-fn by_default_the_last_save_wins_and_concurrent_fields_are_lost() {
+/// A new session on two hosts (`merge` as their `SESSION_MERGE`), then
+/// [`CONCURRENT`] requests at once each setting a field of its own, all
+/// answered 200: the fields the session holds afterwards.
+fn fields_after_concurrent_sets(merge: bool) -> serde_json::Map<String, Value> {
     let redis = RedisServer::start();
-    let hosts = two_hosts(&redis, false);
+    let hosts = two_hosts(&redis, merge);
     let cookie = new_session(&hosts);
     for (status, body) in at_once(&hosts, &cookie, set_field) {
         assert_eq!(status, 200, "{body}");
     }
-    let fields = fields(&hosts, &cookie);
+    fields(&hosts, &cookie)
+}
+
+#[test]
+fn by_default_the_last_save_wins_and_concurrent_fields_are_lost() {
+    let fields = fields_after_concurrent_sets(false);
     let kept = (0..CONCURRENT)
         .filter(|i| fields.contains_key(&format!("f{i}")))
         .count();
@@ -90,13 +97,7 @@ fn by_default_the_last_save_wins_and_concurrent_fields_are_lost() {
 
 #[test]
 fn merge_concurrent_writes_keeps_every_field_of_concurrent_requests_on_two_hosts() {
-    let redis = RedisServer::start();
-    let hosts = two_hosts(&redis, true);
-    let cookie = new_session(&hosts);
-    for (status, body) in at_once(&hosts, &cookie, set_field) {
-        assert_eq!(status, 200, "{body}");
-    }
-    let fields = fields(&hosts, &cookie);
+    let fields = fields_after_concurrent_sets(true);
     for i in 0..CONCURRENT {
         assert_eq!(
             fields.get(&format!("f{i}")),
