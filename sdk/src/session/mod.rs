@@ -892,7 +892,7 @@ pub struct Session {
     /// express-session's `cookie.expires` setter does.
     expires_at_start: Option<SystemTime>,
     /// Whether this request came over HTTPS (for the `auto` cookie settings
-    /// of a regenerated session).
+    /// of a regenerated session, and whether a secure cookie may be sent).
     secure_request: bool,
     /// With [`SessionOptions::merge_concurrent_writes`]: the stored JSON this
     /// request last read or wrote (none: nothing stored), which a save
@@ -946,6 +946,40 @@ impl Session {
             options,
             changed: false,
             saved: None,
+            destroyed: false,
+            secure_request: false,
+        }
+    }
+
+    /// The stored session `id` as read back (`text` its stored JSON), for
+    /// requests under `options` (none: a session never stored again).
+    fn loaded(
+        id: String,
+        Stored { data, cookie }: Stored,
+        text: String,
+        options: Option<Rc<SessionOptions>>,
+    ) -> Self {
+        let options_say =
+            |wanted: fn(&SessionOptions) -> bool| options.as_deref().is_some_and(wanted);
+        Session {
+            unset: false,
+            request: None,
+            merge: options_say(|options| options.merge_writes).then(|| {
+                Box::new(MergeBase {
+                    stored: Some(text),
+                    changed_fields: Vec::new(),
+                })
+            }),
+            id,
+            loaded: true,
+            id_changed: false,
+            changed: false,
+            // Without resave an unchanged session counts as saved already.
+            saved: options_say(|options| !options.resave).then_some(true),
+            data,
+            expires_at_start: cookie.expires,
+            cookie,
+            options,
             destroyed: false,
             secure_request: false,
         }
@@ -1463,10 +1497,8 @@ impl Session {
             return Ok(());
         };
         let parse = |text: &str| {
-            serde_json::from_str::<Stored>(text).map_err(|error| SessionError::Decode {
-                field: "cookie".to_owned(),
-                reason: error.to_string(),
-            })
+            serde_json::from_str::<Stored>(text)
+                .map_err(|error| SessionError::from(ReadError::Unreadable(error.to_string())))
         };
         let base = match &merge.stored {
             Some(stored) => parse(stored)?.data,
@@ -1713,27 +1745,14 @@ fn is_reserved(name: &str) -> bool {
 /// stored session, as its fields (name, JSON text) in order, its cookie, and
 /// the session written back as [`Session::to_json`] writes it.
 pub(crate) fn stored_round_trip(json: &str) -> Option<crate::__fuzz::StoredRoundTrip> {
-    let Stored { data, cookie } = serde_json::from_str(json).ok()?;
-    let fields = data
+    let stored: Stored = serde_json::from_str(json).ok()?;
+    let fields = stored
+        .data
         .iter()
         .map(|(name, value)| (name.to_owned(), value.get().to_owned()))
         .collect();
-    let session = Session {
-        id: String::new(),
-        loaded: true,
-        id_changed: false,
-        data,
-        cookie: cookie.clone(),
-        options: None,
-        changed: false,
-        saved: None,
-        destroyed: false,
-        secure_request: false,
-        expires_at_start: None,
-        merge: None,
-        unset: false,
-        request: None,
-    };
+    let cookie = stored.cookie.clone();
+    let session = Session::loaded(String::new(), stored, json.to_owned(), None);
     Some((fields, cookie, session.to_json()))
 }
 
@@ -1756,8 +1775,6 @@ pub(crate) struct SessionLayer {
 pub(crate) struct Ticket {
     /// The time the request started, read once (reading it is a host call).
     now: SystemTime,
-    /// Whether the client reached us over HTTPS (for secure cookies).
-    secure_request: bool,
 }
 
 impl SessionLayer {
@@ -1811,27 +1828,9 @@ impl SessionLayer {
         };
         let now = request.received();
         let mut session = match (stored, cookie_id) {
-            (Some((Stored { data, cookie }, text)), Some(id)) => Session {
-                unset: false,
-                request: None,
-                merge: options.merge_writes.then(|| {
-                    Box::new(MergeBase {
-                        stored: Some(text),
-                        changed_fields: Vec::new(),
-                    })
-                }),
-                id,
-                loaded: true,
-                id_changed: false,
-                changed: false,
-                saved: (!options.resave).then_some(true),
-                data,
-                expires_at_start: cookie.expires,
-                cookie,
-                options: Some(Rc::clone(options)),
-                destroyed: false,
-                secure_request: false,
-            },
+            (Some((stored, text)), Some(id)) => {
+                Session::loaded(id, stored, text, Some(Rc::clone(options)))
+            }
             _ => Session::fresh(
                 options.new_cookie(Some(request), secure_request, now),
                 Some(Rc::clone(options)),
@@ -1842,13 +1841,7 @@ impl SessionLayer {
         if options.needs_request() {
             session.request = Some(Rc::new(request.head_copy()));
         }
-        Ok((
-            session,
-            Ticket {
-                now,
-                secure_request,
-            },
-        ))
+        Ok((session, Ticket { now }))
     }
 
     /// Saves or touches the session as express-session would, and sets the
@@ -1859,10 +1852,7 @@ impl SessionLayer {
         ticket: Ticket,
         mut response: Response,
     ) -> Response {
-        let Ticket {
-            now,
-            secure_request,
-        } = ticket;
+        let Ticket { now } = ticket;
         if session.destroyed {
             return response;
         }
@@ -1941,7 +1931,7 @@ impl SessionLayer {
         }
 
         let secure_only = session.cookie.secure == Some(true);
-        if should_set_cookie && (!secure_only || secure_request) {
+        if should_set_cookie && (!secure_only || session.secure_request) {
             let signed = format!("s:{}", sign(&session.id, &options.secrets[0]));
             response.append_header(
                 "set-cookie",
@@ -1980,23 +1970,8 @@ mod tests {
     }
 
     fn stored(json: &str) -> Session {
-        let Stored { data, cookie } = serde_json::from_str(json).expect("a stored session");
-        Session {
-            id: "id".to_owned(),
-            loaded: true,
-            id_changed: false,
-            data,
-            cookie,
-            options: None,
-            changed: false,
-            saved: None,
-            destroyed: false,
-            secure_request: false,
-            expires_at_start: None,
-            merge: None,
-            unset: false,
-            request: None,
-        }
+        let stored = serde_json::from_str(json).expect("a stored session");
+        Session::loaded("id".to_owned(), stored, json.to_owned(), None)
     }
 
     const NODE_SESSION: &str = r#"{"cookie":{"originalMaxAge":900000,"expires":"2026-11-25T12:00:00.000Z","httpOnly":true,"path":"/"},"zeta":{"b":[1,2.5,"x"],"a":null},"foo":"bar","n":7}"#;
