@@ -233,7 +233,7 @@ fn extras(paths: &server::Paths, args: &Args) -> Result<()> {
     );
     let mut times = Vec::new();
     for _ in 0..5 {
-        let server = Server::start_app(paths, &cwasm, &["--tasks", "2"])?;
+        let server = Server::start_app(paths, &cwasm, &["--tasks", "2", "--allow-precompiled"])?;
         times.push(server.startup().as_secs_f64() * 1e3);
         server.stop()?;
     }

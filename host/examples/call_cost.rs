@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmhost::__internals::{
-    AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Metrics, Request,
-    TaskContext, engine,
+    AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Metrics,
+    Precompiled, Request, TaskContext, engine,
 };
 use wasmhost::store::{Limits, MemoryStore};
 
@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let guest = GuestApp::load(&engine(true)?, app.as_ref(), 1)?;
+        let guest = GuestApp::load(&engine(true)?, app.as_ref(), 1, Precompiled::Refuse)?;
         let limits = CallLimits::default();
         let store = MemoryStore::new(Limits::default()).into();
         let metrics = GuestMetrics::new(&Metrics::new(1), &store);

@@ -14,7 +14,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ProcessSettings, cpus};
-use crate::guest::{CallLimits, GuestLogLimits};
+use crate::env_file;
+use crate::guest::{CallLimits, GuestLogLimits, Precompiled};
 use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
 use crate::pool::PoolSettings;
 use crate::store::{Eviction, Limits, StoreSettings, StoreUrl};
@@ -123,8 +124,9 @@ pub struct Cli {
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_var)]
     pub env: Vec<(String, String)>,
 
-    /// A file of KEY=VALUE lines (dotenv syntax) the guest sees as its
-    /// environment: secrets stay off the command line and out of `ps`.
+    /// A file of KEY=VALUE lines (dotenv quoting, read literally: no `$`
+    /// expansion) the guest sees as its environment: secrets stay off the
+    /// command line and out of `ps`.
     #[arg(env = "WASMHOST_ENV_FILE", long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
 
@@ -167,9 +169,10 @@ pub struct Cli {
     #[arg(env = "WASMHOST_STORE_MAX_BYTES", long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     pub store_max_bytes: usize,
 
-    /// What a full memory store does: `unused-first` evicts entries nobody
-    /// used since they were written, oldest first; `none` refuses new entries.
-    #[arg(env = "WASMHOST_STORE_EVICTION", long, value_name = "POLICY", default_value = "unused-first", value_parser = parse_eviction)]
+    /// What a full memory store does: `lru` evicts entries nobody used since
+    /// they were written, oldest first, then the least recently used
+    /// (`unused-first` is an old name for it); `none` refuses new entries.
+    #[arg(env = "WASMHOST_STORE_EVICTION", long, value_name = "POLICY", default_value = "lru", value_parser = parse_eviction)]
     pub store_eviction: Eviction,
 
     /// A request whose guest call runs longer is stopped and answered 504.
@@ -207,6 +210,11 @@ pub struct Cli {
     #[arg(env = "WASMHOST_MAX_RESPONSE", long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub max_response: usize,
 
+    /// Most bytes all request bodies being read, and response bodies of
+    /// 16KiB or more being written, may hold at once; past it 503.
+    #[arg(env = "WASMHOST_MAX_BUFFERED", long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_buffered: usize,
+
     /// Largest request line plus headers (at least 8KiB); larger is answered 431.
     #[arg(env = "WASMHOST_MAX_HEADER_SIZE", long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_header_size)]
     pub max_header_size: usize,
@@ -242,6 +250,12 @@ pub struct Cli {
     /// Compile the app afresh instead of using wasmtime's cache of compiled code.
     #[arg(env = "WASMHOST_NO_CACHE", long)]
     pub no_cache: bool,
+
+    /// Serve an app precompiled by `wasmhost compile`: machine code that runs
+    /// outside the sandbox, so only a file you compiled yourself [default:
+    /// refused, whatever the file is named].
+    #[arg(env = "WASMHOST_ALLOW_PRECOMPILED", long)]
+    pub allow_precompiled: bool,
 
     /// After SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[arg(env = "WASMHOST_DRAIN_TIMEOUT", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -282,24 +296,15 @@ fn guest_env(
     cli_env: Vec<(String, String)>,
     file: Option<&Path>,
 ) -> Result<Vec<(String, String)>, String> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    if let Some(path) = file {
-        let lines = dotenvy::from_path_iter(path)
-            .map_err(|e| format!("cannot read --env-file {}: {e}", path.display()))?;
-        for line in lines {
-            let (key, value) = line.map_err(|e| {
-                format!(
-                    "--env-file {}: {}",
-                    path.display(),
-                    one_line_dotenv_error(&e)
-                )
-            })?;
-            env.push((key, value));
-        }
-    }
-    for (key, value) in cli_env.into_iter() {
-        env.push((key, value));
-    }
+    let mut env = match file {
+        // Its errors name a line by number, never by its text.
+        Some(path) => env_file::read(path).map_err(|error| match error {
+            env_file::ReadError::Io(e) => format!("cannot read --env-file {}: {e}", path.display()),
+            other => format!("--env-file {}: {other}", path.display()),
+        })?,
+        None => Vec::new(),
+    };
+    env.extend(cli_env);
     // Keep the last of each name, in first-seen order.
     let mut merged: Vec<(String, String)> = Vec::with_capacity(env.len());
     for (key, value) in env {
@@ -309,14 +314,6 @@ fn guest_env(
         }
     }
     Ok(merged)
-}
-
-/// A dotenv error without the line's text, which may hold a secret.
-fn one_line_dotenv_error(error: &dotenvy::Error) -> String {
-    match error {
-        dotenvy::Error::LineParse(_, index) => format!("cannot parse the line at byte {index}"),
-        other => other.to_string().replace('\n', " "),
-    }
 }
 
 impl TryFrom<Cli> for Config {
@@ -372,6 +369,7 @@ impl TryFrom<Cli> for Config {
                 idle_timeout: cli.idle_timeout,
                 body_timeout: cli.body_timeout,
                 write_timeout: cli.write_timeout,
+                max_buffered: cli.max_buffered,
             },
             store: StoreSettings {
                 url: store,
@@ -388,6 +386,11 @@ impl TryFrom<Cli> for Config {
             process: ProcessSettings {
                 threads,
                 cache: !cli.no_cache,
+                precompiled: if cli.allow_precompiled {
+                    Precompiled::Allow
+                } else {
+                    Precompiled::Refuse
+                },
                 drain_timeout: cli.drain_timeout,
             },
         })
@@ -415,11 +418,10 @@ fn parse_store_prefix(text: &str) -> Result<String, String> {
 /// `--store-eviction`.
 fn parse_eviction(text: &str) -> Result<Eviction, String> {
     match text {
-        "unused-first" => Ok(Eviction::UnusedFirst),
+        // `unused-first` was its name before it evicted by recency too.
+        "lru" | "unused-first" => Ok(Eviction::Lru),
         "none" => Ok(Eviction::None),
-        _ => Err(format!(
-            "`{text}` is not a policy; use unused-first or none"
-        )),
+        _ => Err(format!("`{text}` is not a policy; use lru or none")),
     }
 }
 
@@ -564,7 +566,8 @@ mod tests {
         let file = dir.join("guest.env");
         std::fs::write(
             &file,
-            "# secrets\nSESSION_SECRET=from-file\nOTHER=\"a b\"\n",
+            "# secrets\nSESSION_SECRET=from-file\nOTHER=\"a b\"\n\
+             LEAK=${HOME}\nPASS=pa$$w0rd$x-tail\n",
         )
         .unwrap();
         let cli = Cli::try_parse_from([
@@ -582,6 +585,9 @@ mod tests {
             vec![
                 ("SESSION_SECRET".to_owned(), "from-flag".to_owned()),
                 ("OTHER".to_owned(), "a b".to_owned()),
+                // Read literally: nothing of the host's environment.
+                ("LEAK".to_owned(), "${HOME}".to_owned()),
+                ("PASS".to_owned(), "pa$$w0rd$x-tail".to_owned()),
             ]
         );
         std::fs::write(&file, "GOOD=1\nthis is not a line hunter2\n").unwrap();
@@ -589,9 +595,9 @@ mod tests {
             Cli::try_parse_from(["wasmhost", "--env-file", file.to_str().unwrap(), "app.wasm"])
                 .unwrap();
         let error = Config::try_from(cli).unwrap_err();
-        assert!(
-            error.contains("--env-file") && !error.contains("hunter2"),
-            "{error}"
+        assert_eq!(
+            error,
+            format!("--env-file {}: line 2: expected KEY=VALUE", file.display())
         );
         let cli = Cli::try_parse_from(["wasmhost", "--env-file", "/nonexistent/env", "app.wasm"])
             .unwrap();

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::guest::CallLimits;
+use crate::guest::{CallLimits, Precompiled};
 use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
 use crate::pool::PoolSettings;
 use crate::store::StoreSettings;
@@ -47,6 +47,8 @@ pub struct ProcessSettings {
     pub threads: usize,
     /// Keep compiled code in wasmtime's cache.
     pub cache: bool,
+    /// Whether the app file may be precompiled machine code (`--allow-precompiled`).
+    pub precompiled: Precompiled,
     /// After a shutdown is asked for, in-flight requests get this long.
     pub drain_timeout: Duration,
 }
@@ -75,6 +77,7 @@ impl Config {
             process: ProcessSettings {
                 threads: cpus,
                 cache: true,
+                precompiled: Precompiled::Refuse,
                 drain_timeout: Duration::from_secs(10),
             },
         }

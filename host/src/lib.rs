@@ -13,15 +13,18 @@
 //!    until a shutdown future resolves.
 //!
 //! [`config`] gathers each layer's settings; [`cli`] fills them from the
-//! command line. `metrics` holds what every layer counts, for the admin
-//! endpoint; [`scaffold`] writes new guest projects (`wasmhost new`). The
+//! command line, and [`env_file`] reads `--env-file` literally.
+//! `metrics` holds what every layer counts, for the admin
+//! endpoint, and `log_text` makes guest and client text safe to log; [`scaffold`] writes new guest projects (`wasmhost new`). The
 //! binary (`main.rs`) alone sets up logging, binds the addresses, watches
 //! signals and prints.
 
 pub mod cli;
 pub mod config;
+pub mod env_file;
 pub(crate) mod guest;
 pub(crate) mod http;
+pub(crate) mod log_text;
 pub(crate) mod metrics;
 pub(crate) mod pool;
 pub mod scaffold;
@@ -46,9 +49,11 @@ pub fn compile(input: &std::path::Path, output: &std::path::Path) -> Result<(), 
 #[doc(hidden)]
 pub mod __internals {
     pub use crate::guest::{
-        AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Request,
-        Response, TaskContext, engine,
+        AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Precompiled,
+        Request, Response, TaskContext, engine,
     };
+    pub use crate::http::authority::is_valid as is_valid_host;
+    pub use crate::http::budget::BodyBudget;
     pub use crate::http::convert::{
         InvalidResponse, MAX_RESPONSE_HEADERS, from_guest, is_framing, pack_target_and_headers,
     };

@@ -60,7 +60,11 @@ fn main() -> ExitCode {
 fn compile(app: &Path, output: Option<&Path>) -> anyhow::Result<()> {
     let output = output.map_or_else(|| app.with_extension("cwasm"), Path::to_owned);
     wasmhost::compile(app, &output)?;
-    println!("compiled {} to {}", app.display(), output.display());
+    println!(
+        "compiled {} to {}: machine code for this wasmhost and CPU; serve it with --allow-precompiled, and only on machines you trust it on",
+        app.display(),
+        output.display()
+    );
     Ok(())
 }
 

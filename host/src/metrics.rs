@@ -36,10 +36,40 @@ impl EncodeLabelValue for TaskLabel {
     }
 }
 
+/// A response status as a label: a registered status as its code, any
+/// other as its class (`2xx`...`5xx`, or `other` past 599), so a guest that
+/// answers with every code from 200 to 999 adds a handful of series, not
+/// hundreds per task.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct StatusLabel(u16);
+
+impl StatusLabel {
+    fn of(status: u16) -> StatusLabel {
+        let registered =
+            hyper::StatusCode::from_u16(status).is_ok_and(|code| code.canonical_reason().is_some());
+        match status {
+            _ if registered => StatusLabel(status),
+            100..=599 => StatusLabel(status / 100),
+            _ => StatusLabel(0),
+        }
+    }
+}
+
+impl EncodeLabelValue for StatusLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        match self.0 {
+            0 => encoder.write_str("other"),
+            class @ 1..=9 => write!(encoder, "{class}xx"),
+            code => write!(encoder, "{code}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     task: TaskLabel,
-    status: u16,
+    status: StatusLabel,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -224,7 +254,7 @@ impl Metrics {
                     self.requests
                         .get_or_create(&RequestLabels {
                             task: task.task,
-                            status,
+                            status: StatusLabel(status),
                         })
                         .clone()
                 })
@@ -233,7 +263,7 @@ impl Metrics {
                 .requests
                 .get_or_create(&RequestLabels {
                     task: task.task,
-                    status,
+                    status: StatusLabel::of(status),
                 })
                 .inc(),
         };
@@ -357,6 +387,10 @@ mod tests {
         metrics.request(None, 503, Duration::from_micros(50));
         // A task id past the pool's counts as no task rather than panicking.
         metrics.request(Some(7), 200, Duration::ZERO);
+        // Unregistered statuses share their class's series.
+        for status in [299, 298, 599, 600, 999] {
+            metrics.request(Some(0), status, Duration::ZERO);
+        }
         let text = metrics.encode();
         assert!(
             text.contains(r#"wasmhost_requests_total{task="1",status="200"} 2"#),
@@ -372,6 +406,18 @@ mod tests {
         );
         assert!(
             text.contains(r#"wasmhost_requests_total{task="none",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wasmhost_requests_total{task="0",status="2xx"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wasmhost_requests_total{task="0",status="5xx"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"wasmhost_requests_total{task="0",status="other"} 2"#),
             "{text}"
         );
         assert!(

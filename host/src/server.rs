@@ -78,7 +78,8 @@ impl Server {
     /// Call it on the multi-thread runtime that will serve.
     pub async fn start(config: &Config) -> Result<Server, StartError> {
         let engine = guest::engine(config.process.cache)?;
-        let guest = GuestApp::load(&engine, &config.app, 1)?;
+        let precompiled = config.process.precompiled;
+        let guest = GuestApp::load(&engine, &config.app, 1, precompiled)?;
         let store = store::open(&config.store).await?;
         let metrics = Arc::new(Metrics::new(config.pool.tasks.max(1)));
         let app = AppContext {
@@ -101,6 +102,7 @@ impl Server {
         let reloader = Reloader::new(
             config.app.clone(),
             engine,
+            precompiled,
             Arc::clone(&pool),
             Arc::clone(&metrics),
         );

@@ -468,7 +468,11 @@ fn a_precompiled_app_is_served_and_one_from_another_version_is_refused() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let host = Host::start(&cwasm, &["--tasks", "2"]);
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("--allow-precompiled"),
+        "compile says how to serve its output"
+    );
+    let host = Host::start(&cwasm, &["--tasks", "2", "--allow-precompiled"]);
     let (status, body) = get_text(&http(), &host.url("/"), None);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Not set"), "{body}");
@@ -486,7 +490,7 @@ fn a_precompiled_app_is_served_and_one_from_another_version_is_refused() {
     let other = dir.path().join("other.cwasm");
     std::fs::write(&other, bytes).unwrap();
     let output = Command::new(wasmhost_bin())
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--allow-precompiled"])
         .arg(&other)
         .output()
         .unwrap();
@@ -506,6 +510,50 @@ fn a_precompiled_app_is_served_and_one_from_another_version_is_refused() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
+}
+
+/// A precompiled file is machine code run outside the sandbox: without
+/// `--allow-precompiled` it is refused by its content, whatever its name, at
+/// start and on a reload.
+#[test]
+fn a_precompiled_file_named_wasm_is_refused_without_allow_precompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("x.cwasm");
+    let output = Command::new(wasmhost_bin())
+        .arg("compile")
+        .arg(guest("test-app"))
+        .arg("-o")
+        .arg(&cwasm)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let innocent = dir.path().join("innocent.wasm");
+    std::fs::copy(&cwasm, &innocent).unwrap();
+    let output = Command::new(wasmhost_bin())
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(&innocent)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("precompiled machine code") && stderr.contains("--allow-precompiled"),
+        "{stderr}"
+    );
+
+    // A reload of a served app that becomes precompiled code is refused
+    // too, and the running app serves on.
+    let app = dir.path().join("app.wasm");
+    std::fs::copy(guest("test-app"), &app).unwrap();
+    let host = Host::start(&app, &["--tasks", "1", "--watch"]);
+    let next = dir.path().join("next.wasm");
+    std::fs::copy(&cwasm, &next).unwrap();
+    std::fs::rename(&next, &app).unwrap();
+    host.assert_logged("precompiled machine code", Duration::from_secs(30));
+    let (status, body) = get_text(&http(), &host.url("/"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(!host.log().contains("app reloaded"), "{}", host.log());
 }
 
 #[test]

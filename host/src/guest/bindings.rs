@@ -6,6 +6,10 @@ wasmtime::component::bindgen!({
     world: "app",
     // Store calls are async so that a networked backend never blocks a
     // worker thread; `task` and `crypto` answer at once.
-    imports: { "wasmhost:app/store": async },
+    // HMAC may trap: its input is capped (see `imports/crypto.rs`).
+    imports: {
+        "wasmhost:app/store": async,
+        "wasmhost:app/crypto.hmac-sha256": trappable,
+    },
     exports: { default: async },
 });

@@ -10,18 +10,30 @@
 //! An app is a component (`.wasm`), compiled here, or one precompiled by
 //! `wasmhost compile` (`.cwasm`, see [`precompile`]), which is only mapped
 //! into memory: wasmtime refuses one built by another version or with
-//! another configuration, and that is its own [`LoadError`].
+//! another configuration, and that is its own [`LoadError`]. Precompiled
+//! code is machine code run as is, outside the sandbox, so it is loaded only
+//! when the operator says so ([`Precompiled::Allow`], `--allow-precompiled`),
+//! whatever the file is named: the file's content decides what it is, and a
+//! `.cwasm` renamed `app.wasm` must not slip through.
+//!
+//! An app file is read once, whole, and at most [`MAX_APP_BYTES`] of it;
+//! compiling it runs on a thread of its own for at most [`COMPILE_TIMEOUT`],
+//! so a hostile file can neither fill memory nor hold start-up or a reload
+//! forever.
 //!
 //! Each way a file can fail to be a wasmhost app gets its own [`LoadError`],
 //! so the user reads what is wrong rather than a wasmtime backtrace.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, Config, Engine, Precompiled};
+use wasmtime::{Cache, Config, Engine};
 
 use super::bindings::{App, AppPre};
 use super::state::TaskState;
+use crate::log_text;
 
 /// Why a file cannot be run as a wasmhost app.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +61,14 @@ pub enum LoadError {
     Incompatible { path: PathBuf, reason: String },
     #[error("{path} is a precompiled core module, not a component")]
     PrecompiledModule { path: PathBuf },
+    #[error(
+        "{path} is precompiled machine code, which runs outside the sandbox; serve it only if you compiled it yourself, with --allow-precompiled"
+    )]
+    PrecompiledRefused { path: PathBuf },
+    #[error("{path} is larger than {limit} bytes, the most an app file may be")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("compiling {path} took longer than {} s", .limit.as_secs())]
+    CompileTimeout { path: PathBuf, limit: Duration },
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
     #[error("cannot write {path}: {source}")]
@@ -57,6 +77,22 @@ pub enum LoadError {
         source: std::io::Error,
     },
 }
+
+/// Whether an app file may be precompiled machine code (`--allow-precompiled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precompiled {
+    /// Only components, compiled here: a precompiled file is refused.
+    Refuse,
+    /// A file `wasmhost compile` wrote is mapped and run as is.
+    Allow,
+}
+
+/// Largest app file read: the biggest components toolchains make today are
+/// a few tens of MiB (an interpreter with its standard library).
+pub const MAX_APP_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Longest compilation of an app before it is given up.
+pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A compiled guest app, ready to be instantiated by any task.
 #[derive(Clone)]
@@ -85,10 +121,7 @@ pub fn precompile(input: &Path, output: &Path) -> Result<(), LoadError> {
             reason: "it is precompiled already".to_owned(),
         });
     };
-    let component = Component::new(&engine, &bytes).map_err(|e| LoadError::Invalid {
-        path: input.to_owned(),
-        reason: one_line(&e),
-    })?;
+    let component = compile(&engine, bytes, input)?;
     link(&engine, &component, input)?;
     let compiled = component.serialize().map_err(|e| LoadError::Invalid {
         path: input.to_owned(),
@@ -108,13 +141,10 @@ enum AppBytes {
 
 /// The bytes of `path`, if they may be a component (compiled or not).
 fn read_component(path: &Path) -> Result<AppBytes, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_bounded(path)?;
     match Engine::detect_precompiled(&bytes) {
-        Some(Precompiled::Component) => return Ok(AppBytes::Precompiled(bytes)),
-        Some(Precompiled::Module) => {
+        Some(wasmtime::Precompiled::Component) => return Ok(AppBytes::Precompiled(bytes)),
+        Some(wasmtime::Precompiled::Module) => {
             return Err(LoadError::PrecompiledModule {
                 path: path.to_owned(),
             });
@@ -132,6 +162,53 @@ fn read_component(path: &Path) -> Result<AppBytes, LoadError> {
         });
     }
     Ok(AppBytes::Source(bytes))
+}
+
+/// The whole file at `path`, read once, or an error if it holds more than
+/// [`MAX_APP_BYTES`] (checked while reading, so a file that grows meanwhile
+/// is cut off too).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let read_error = |source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_APP_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_APP_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_APP_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Compiles `bytes` on a thread of its own, waiting at most
+/// [`COMPILE_TIMEOUT`]: wasmtime's compiler cannot be stopped, so past the
+/// deadline its thread is left to finish and its result thrown away.
+fn compile(engine: &Engine, bytes: Vec<u8>, path: &Path) -> Result<Component, LoadError> {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("wasmhost-compile".to_owned())
+        .spawn(move || {
+            // The receiver is gone only after a timeout: nothing to report.
+            let _ = done.send(Component::new(&engine, &bytes));
+        })
+        .map_err(|e| LoadError::Engine(format!("cannot start the compiler thread: {e}")))?;
+    match result.recv_timeout(COMPILE_TIMEOUT) {
+        Ok(compiled) => compiled.map_err(|e| LoadError::Invalid {
+            path: path.to_owned(),
+            reason: one_line(&e),
+        }),
+        Err(_) => Err(LoadError::CompileTimeout {
+            path: path.to_owned(),
+            limit: COMPILE_TIMEOUT,
+        }),
+    }
 }
 
 /// Links `component` against what wasmhost provides, checking it exports the handler.
@@ -162,24 +239,32 @@ const WASM_MAGIC: [u8; 4] = *b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
 impl GuestApp {
-    /// Reads, compiles (unless it is precompiled) and links the app at
-    /// `path` for `engine`, as version `version`.
-    pub fn load(engine: &Engine, path: &Path, version: u64) -> Result<Self, LoadError> {
-        let component = match read_component(path)? {
-            // SAFETY: wasmtime checks the header (its version, the engine's
-            // settings, the target) and refuses what it cannot run; the file
-            // is the operator's own, as trusted as this binary.
-            AppBytes::Precompiled(bytes) => unsafe { Component::deserialize(engine, &bytes) }
-                .map_err(|e| LoadError::Incompatible {
+    /// Reads, compiles (unless it is precompiled and `precompiled` allows
+    /// that) and links the app at `path` for `engine`, as version `version`.
+    pub fn load(
+        engine: &Engine,
+        path: &Path,
+        version: u64,
+        precompiled: Precompiled,
+    ) -> Result<Self, LoadError> {
+        let component = match (read_component(path)?, precompiled) {
+            (AppBytes::Precompiled(_), Precompiled::Refuse) => {
+                return Err(LoadError::PrecompiledRefused {
                     path: path.to_owned(),
-                    reason: one_line(&e),
-                })?,
-            AppBytes::Source(bytes) => {
-                Component::new(engine, &bytes).map_err(|e| LoadError::Invalid {
-                    path: path.to_owned(),
-                    reason: one_line(&e),
-                })?
+                });
             }
+            // SAFETY: wasmtime checks the header (its version, the engine's
+            // settings, the target) and refuses what it cannot run; beyond
+            // that the bytes are trusted as machine code, which the operator
+            // vouched for with `--allow-precompiled`.
+            (AppBytes::Precompiled(bytes), Precompiled::Allow) => unsafe {
+                Component::deserialize(engine, &bytes)
+            }
+            .map_err(|e| LoadError::Incompatible {
+                path: path.to_owned(),
+                reason: one_line(&e),
+            })?,
+            (AppBytes::Source(bytes), _) => compile(engine, bytes, path)?,
         };
         let pre = link(engine, &component, path)?;
         Ok(GuestApp {
@@ -227,7 +312,8 @@ fn engine_config(cache: bool) -> Config {
     config
 }
 
-/// An error chain on one line, for messages a user reads.
+/// An error chain on one line, for messages a user reads (escaped: it may
+/// quote the file's own names).
 fn one_line(error: &wasmtime::Error) -> String {
-    format!("{error:#}").replace('\n', " ")
+    log_text::for_log(&format!("{error:#}").replace('\n', " "), 4096).into_owned()
 }

@@ -9,7 +9,11 @@
 //! [`GuestLogLimits::max_line`] (the rest of it is counted and the cut
 //! marked), and each instance has a budget of lines and bytes per second over
 //! both streams; lines past it are dropped and counted, and the count is
-//! logged once the budget refills (or the instance ends). The host's log
+//! logged once the budget refills (or the instance ends). Once the budget is
+//! spent, the rest of a write's lines are counted in one pass, and a write
+//! larger than the [`MAX_WRITE`] that `check-write` grants traps, so no write
+//! holds its host call for long. A line's text is escaped on its way into the
+//! log (see `log_text`): it cannot forge or split a host line. The host's log
 //! writer itself never blocks a task thread (see `main.rs`), so even a guest
 //! within budget cannot stall the tasks behind a full stderr pipe.
 
@@ -23,9 +27,10 @@ use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::limits::GuestLogLimits;
+use crate::log_text;
 
 /// Most bytes a guest may hand over in one write (WASI asks first).
 const MAX_WRITE: usize = 64 * 1024;
@@ -99,6 +104,18 @@ impl Budget {
         self.lines += 1;
         self.bytes += len;
         true
+    }
+
+    /// Whether no further line fits in this window.
+    fn is_spent(&self) -> bool {
+        self.lines >= self.limits.lines_per_sec || self.bytes >= self.limits.bytes_per_sec
+    }
+
+    /// Counts `lines` dropped at once (the budget is spent).
+    fn drop_lines(&mut self, lines: usize) {
+        let lines = u64::try_from(lines).unwrap_or(u64::MAX);
+        self.dropped = self.dropped.saturating_add(lines);
+        self.dropped_total.inc_by(lines);
     }
 
     fn report_dropped(&mut self) {
@@ -175,8 +192,18 @@ impl Line {
     fn push(&mut self, mut bytes: &[u8]) {
         while let Some(newline) = memchr::memchr(b'\n', bytes) {
             self.keep(&bytes[..newline]);
-            self.emit();
+            let spent = self.emit();
             bytes = &bytes[newline + 1..];
+            if spent {
+                // The budget is spent: the rest of this write's whole lines
+                // are dropped too, counted in one pass.
+                if let Some(last) = memchr::memrchr(b'\n', bytes) {
+                    let lines = memchr::memchr_iter(b'\n', &bytes[..=last]).count();
+                    self.budget().drop_lines(lines);
+                    bytes = &bytes[last + 1..];
+                }
+                break;
+            }
         }
         self.keep(bytes);
     }
@@ -193,15 +220,21 @@ impl Line {
         self.budget.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn emit(&mut self) {
+    /// Logs the current line if the budget allows; says whether the budget
+    /// is spent for the rest of its window.
+    fn emit(&mut self) -> bool {
         let text = String::from_utf8_lossy(&self.bytes);
         let text = text.trim_end();
+        let mut spent = false;
         // Blank lines (a panic message starts with one) say nothing in a log.
         if !text.is_empty() || self.cut > 0 {
             let mut budget = self.budget();
-            if budget.admit(text.len()) {
+            let admitted = budget.admit(text.len());
+            spent = budget.is_spent();
+            if admitted {
                 let task = budget.task;
                 drop(budget);
+                let text = log_text::for_log(text, self.max_line);
                 if self.cut > 0 {
                     tracing::info!(target: "guest", task, stream = self.stream, "{text} [line cut: {} more bytes dropped]", self.cut);
                 } else {
@@ -211,6 +244,7 @@ impl Line {
         }
         self.bytes.clear();
         self.cut = 0;
+        spent
     }
 }
 
@@ -225,6 +259,12 @@ impl Drop for Line {
 
 impl OutputStream for GuestLog {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        // WASI makes a write past the `check-write` permit a trap.
+        if bytes.len() > MAX_WRITE {
+            return Err(StreamError::trap(
+                "write to stdout or stderr larger than check-write permits",
+            ));
+        }
         self.push(&bytes);
         Ok(())
     }
@@ -250,8 +290,10 @@ impl AsyncWrite for GuestLog {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.push(buf);
-        Poll::Ready(Ok(buf.len()))
+        // A partial write: the caller writes the rest in further calls.
+        let taken = &buf[..buf.len().min(MAX_WRITE)];
+        self.push(taken);
+        Poll::Ready(Ok(taken.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -306,6 +348,20 @@ mod tests {
         log.push(b"12345678\n1234\n12\n");
         let state = budget.lock().unwrap();
         assert_eq!((state.lines, state.bytes, state.dropped), (2, 10, 1));
+    }
+
+    #[test]
+    fn a_spent_budget_counts_the_rest_of_a_write_at_once() {
+        let budget = Budget::new(0, limits(2, 1 << 20), Counter::default());
+        let mut log = GuestLog::stdout(&budget);
+        let lines = "a\n".repeat(MAX_WRITE / 2);
+        assert!(log.write(Bytes::from(lines.clone())).is_ok());
+        let state = budget.lock().unwrap();
+        assert_eq!(state.lines, 2);
+        assert_eq!(state.dropped, (MAX_WRITE / 2 - 2) as u64);
+        drop(state);
+        let too_large = Bytes::from("a\n".repeat(MAX_WRITE / 2 + 1));
+        assert!(matches!(log.write(too_large), Err(StreamError::Trap(_))));
     }
 
     #[test]

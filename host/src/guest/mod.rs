@@ -28,6 +28,6 @@ pub use bindings::exports::wasmhost::app::handler::{Method, Request, Response};
 pub use clock::CallClocks;
 pub use instance::{CallError, Instance};
 pub use limits::{CallLimits, GuestLogLimits};
-pub use load::{GuestApp, LoadError, engine, precompile};
+pub use load::{GuestApp, LoadError, Precompiled, engine, precompile};
 pub use state::{AppContext, GuestMetrics, TaskContext};
 pub use watchdog::Watchdog;

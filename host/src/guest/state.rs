@@ -18,6 +18,11 @@ use crate::store::SharedStore;
 /// of growing the host's table without bound.
 pub const MAX_RESOURCES: usize = 10_000;
 
+/// Most bytes one `get-random-bytes` call may ask for; more traps. Seeds and
+/// session ids take tens of bytes; the host allocates what is asked before
+/// the guest's memory limit can see it.
+pub const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
+
 /// What every task of the app shares.
 pub struct AppContext {
     /// Environment variables the guest sees (`--env`, `--env-file`).
@@ -78,6 +83,7 @@ impl TaskState {
             .envs(&context.app.env)
             .stdout(GuestLog::stdout(&log_budget))
             .stderr(GuestLog::stderr(&log_budget))
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);

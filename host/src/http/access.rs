@@ -29,6 +29,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 
 use super::convert::Body;
+use crate::log_text;
 use crate::metrics::Metrics;
 
 /// The `tracing` target of access-log events.
@@ -81,7 +82,9 @@ fn log_line(
     response: &hyper::Response<Body>,
     waited: bool,
 ) {
-    let path = cut(path, MAX_LOGGED_PATH);
+    // hyper refuses control characters in a path; escaped all the same.
+    let path = log_text::for_log(path, MAX_LOGGED_PATH);
+    let path: &str = &path;
     let bytes = response.body().size_hint().exact().unwrap_or(0);
     let duration_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     info!(
@@ -282,18 +285,6 @@ fn push_json_string(bytes: &mut Vec<u8>, text: &str) {
     bytes.push(b'"');
 }
 
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +384,7 @@ mod tests {
 
     #[test]
     fn long_paths_are_cut_at_a_character_boundary() {
+        use crate::log_text::cut;
         assert_eq!(cut("/short", 1024), "/short");
         let long = format!("/{}", "é".repeat(1000));
         let logged = cut(&long, MAX_LOGGED_PATH);

@@ -8,29 +8,46 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{CONNECTION, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use wasmhost_wire::{self as wire, Packer};
 
+use super::authority;
+use super::budget::{BodyBudget, Held};
 use super::respond::plain;
 use crate::guest;
+use crate::log_text;
 
 /// The body type of every response wasmhost sends.
 pub type Body = Full<Bytes>;
 
-/// Reads a whole request into the guest's record, or answers it directly
-/// (413 for a body over `max_body`, 400 for a body that breaks off, 408 and
-/// a closed connection for one not in within `body_timeout`).
+/// Most frames (chunks, in practice) one request body may come in: each
+/// costs a poll and a copy, so a body in one-byte chunks would cost far more
+/// CPU than its size says. Real clients send chunks of kilobytes.
+pub const MAX_BODY_FRAMES: usize = 16 * 1024;
+
+/// Reads a whole request into the guest's record, with the bytes its body
+/// holds taken from `budget`, or answers it directly: 413 for a body over
+/// `max_body`, 400 for a body that breaks off or comes in more than
+/// [`MAX_BODY_FRAMES`] pieces, 503 when the budget is spent, 408 for one not
+/// in within `body_timeout` (each with the connection closed when the rest of
+/// the body may still be on its way).
 pub async fn to_guest(
     request: Request<Incoming>,
     max_body: usize,
     body_timeout: Duration,
-) -> Result<guest::Request, Response<Body>> {
-    let (parts, body) = request.into_parts();
+    budget: &Arc<BodyBudget>,
+) -> Result<(guest::Request, Option<Held>), Response<Body>> {
+    let (mut parts, body) = request.into_parts();
+    if let Err(bad) = authority::settle(&mut parts) {
+        return Err(closing(StatusCode::BAD_REQUEST, bad.message()));
+    }
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -43,26 +60,20 @@ pub async fn to_guest(
         ));
     }
     // A request without a body (most GETs) passes none: no list to lower.
-    let body = if body.is_end_stream() {
-        None
+    let (body, held) = if body.is_end_stream() {
+        (None, None)
     } else {
         // Only a request with a body pays for this timer.
-        match tokio::time::timeout(body_timeout, Limited::new(body, max_body).collect()).await {
-            Ok(Ok(collected)) => Some(collected.to_bytes()).filter(|bytes| !bytes.is_empty()),
-            Ok(Err(error)) if error.is::<LengthLimitError>() => {
-                return Err(plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large",
-                ));
-            }
-            Ok(Err(_)) => return Err(plain(StatusCode::BAD_REQUEST, "request body incomplete")),
+        let declared = declared.map_or(0, |len| len as usize);
+        let read = read_body(body, declared, max_body, budget);
+        match tokio::time::timeout(body_timeout, read).await {
+            Ok(Ok((bytes, held))) => (Some(bytes).filter(|bytes| !bytes.is_empty()), Some(held)),
+            Ok(Err(refused)) => return Err(refused),
             Err(_) => {
-                // The rest of the body may still come: the connection cannot
-                // carry another request.
-                let mut slow = plain(StatusCode::REQUEST_TIMEOUT, "request body too slow");
-                slow.headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-                return Err(slow);
+                return Err(closing(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request body too slow",
+                ));
             }
         }
     };
@@ -74,12 +85,77 @@ pub async fn to_guest(
         .map_or(0, |since| {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         });
-    Ok(guest::Request {
+    let request = guest::Request {
         method: method(&parts.method),
         target_and_headers: packed,
-        body: body.map(Vec::from),
+        body,
         received_ms,
-    })
+    };
+    Ok((request, held))
+}
+
+/// Reads a body into one buffer as it arrives (a frame is never kept as
+/// it came: a chunk's bytes share the read buffer they came in, and a body
+/// of one-byte chunks would keep one such buffer per byte), growing the
+/// buffer only as far as the budget allows. `declared` is the body's
+/// Content-Length (0 if none), at most `max_body` here.
+async fn read_body(
+    mut body: Incoming,
+    declared: usize,
+    max_body: usize,
+    budget: &Arc<BodyBudget>,
+) -> Result<(Vec<u8>, Held), Response<Body>> {
+    let busy = || {
+        let mut busy = super::respond::busy();
+        busy.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        busy
+    };
+    let mut held = budget.take(declared).ok_or_else(busy)?;
+    let mut bytes: Vec<u8> = Vec::with_capacity(declared);
+    let mut frames = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(closing(StatusCode::BAD_REQUEST, "request body incomplete"));
+        };
+        frames += 1;
+        if frames > MAX_BODY_FRAMES {
+            return Err(closing(
+                StatusCode::BAD_REQUEST,
+                "request body in too many pieces",
+            ));
+        }
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: not passed on
+        };
+        let needed = bytes.len().saturating_add(data.len());
+        if needed > max_body {
+            return Err(closing(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
+        }
+        if needed > bytes.capacity() {
+            // Doubling, as Vec would, but held first and never past the limit.
+            let capacity = needed.max(bytes.capacity().saturating_mul(2)).min(max_body);
+            if !held.grow_to(capacity) {
+                return Err(busy());
+            }
+            bytes.reserve_exact(capacity - bytes.len());
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((bytes, held))
+}
+
+/// A host answer after which the connection is closed: the rest of the
+/// request's body may still be on its way.
+fn closing(status: StatusCode, message: &'static str) -> Response<Body> {
+    let mut response = plain(status, message);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Packs the request target and headers in the wire format
@@ -131,9 +207,14 @@ pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
 /// a 1xx status (only the host may send an interim response), and any header
 /// that frames the message or the connection (see [`is_framing`]), which
 /// only the host may set.
+///
+/// A body of [`BUDGETED_RESPONSE`] bytes or more takes its bytes from
+/// `budget` until hyper has written them and frees them; a body the budget
+/// cannot take is [`InvalidResponse::OverBudget`].
 pub fn from_guest(
     response: guest::Response,
     max_response: usize,
+    budget: &Arc<BodyBudget>,
 ) -> Result<Response<Body>, InvalidResponse> {
     let status = match StatusCode::from_u16(response.status) {
         Ok(status) if !status.is_informational() => status,
@@ -146,10 +227,46 @@ pub fn from_guest(
         });
     }
     let headers = unpack_headers(response.headers)?;
-    let mut answer = Response::new(Full::new(Bytes::from(response.body)));
+    let len = response.body.len();
+    let body = if len < BUDGETED_RESPONSE {
+        Bytes::from(response.body)
+    } else {
+        let held = budget.take(len).ok_or(InvalidResponse::OverBudget(len))?;
+        Bytes::from_owner(HeldBytes {
+            bytes: response.body,
+            _held: held,
+        })
+    };
+    let mut answer = Response::new(Full::new(body));
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     Ok(answer)
+}
+
+/// A header name the guest got wrong, as the log may show it: cut short
+/// and escaped (it is the guest's text, up to the size of all headers).
+fn logged_name(name: &[u8]) -> String {
+    log_text::for_log(&String::from_utf8_lossy(name), MAX_LOGGED_NAME).into_owned()
+}
+
+/// Longest part of a wrong header name the log shows.
+const MAX_LOGGED_NAME: usize = 64;
+
+/// Smallest response body counted in the body budget: smaller ones, at
+/// most one per connection, are bounded by `--max-connections` already.
+pub const BUDGETED_RESPONSE: usize = 16 * 1024;
+
+/// A response body with its bytes taken from the budget, given back when
+/// the last `Bytes` of it is dropped (once written, not once handed over).
+struct HeldBytes {
+    bytes: Vec<u8>,
+    _held: Held,
+}
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// Unpacks the guest's header list. The values are slices of the one
@@ -168,12 +285,14 @@ fn unpack_headers(packed: String) -> Result<HeaderMap, InvalidResponse> {
         let (name, value) = span.map_err(|_| InvalidResponse::Unterminated)?;
         let name = &packed[name];
         let name = HeaderName::from_bytes(name)
-            .map_err(|_| InvalidResponse::HeaderName(String::from_utf8_lossy(name).into()))?;
+            .map_err(|_| InvalidResponse::HeaderName(logged_name(name)))?;
         if is_framing(&name) {
-            return Err(InvalidResponse::Framing(name.as_str().to_owned()));
+            return Err(InvalidResponse::Framing(logged_name(
+                name.as_str().as_bytes(),
+            )));
         }
         let value = HeaderValue::from_maybe_shared(packed.slice(value))
-            .map_err(|_| InvalidResponse::HeaderValue(name.as_str().to_owned()))?;
+            .map_err(|_| InvalidResponse::HeaderValue(logged_name(name.as_str().as_bytes())))?;
         headers.append(name, value);
     }
     Ok(headers)
@@ -205,7 +324,7 @@ pub fn is_framing(name: &HeaderName) -> bool {
 pub enum InvalidResponse {
     #[error("invalid status code {0}")]
     Status(u16),
-    #[error("invalid header name {0:?}")]
+    #[error("invalid header name \"{0}\"")]
     HeaderName(String),
     #[error("invalid value for header {0:?}")]
     HeaderValue(String),
@@ -219,12 +338,19 @@ pub enum InvalidResponse {
     HeadersTooLarge(usize),
     #[error("a body of {len} bytes, more than --max-response ({limit})")]
     BodyTooLarge { len: usize, limit: usize },
+    /// Not the guest's fault: the body budget is spent for now.
+    #[error("a body of {0} bytes while --max-buffered is spent")]
+    OverBudget(usize),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hyper::header::CONTENT_TYPE;
+
+    fn unlimited() -> Arc<BodyBudget> {
+        BodyBudget::new(usize::MAX)
+    }
 
     fn response(status: u16, headers: &str, body: &[u8]) -> guest::Response {
         guest::Response {
@@ -264,14 +390,19 @@ mod tests {
             "Content-Length",
         ] {
             let packed = format!("content-type\0text/plain\0{name}\00\0");
-            match from_guest(response(200, &packed, b"x"), 1024) {
+            match from_guest(response(200, &packed, b"x"), 1024, &unlimited()) {
                 Err(InvalidResponse::Framing(refused)) => {
                     assert_eq!(refused, name.to_ascii_lowercase());
                 }
                 other => panic!("{name}: {other:?}"),
             }
         }
-        let fine = from_guest(response(200, "content-type\0text/plain\0", b"x"), 1024).unwrap();
+        let fine = from_guest(
+            response(200, "content-type\0text/plain\0", b"x"),
+            1024,
+            &unlimited(),
+        )
+        .unwrap();
         assert_eq!(fine.headers().len(), 1);
     }
 
@@ -280,14 +411,16 @@ mod tests {
         for status in [0, 99, 100, 101, 199, 1000] {
             assert!(
                 matches!(
-                    from_guest(response(status, "", b""), 1024),
+                    from_guest(response(status, "", b""), 1024, &unlimited()),
                     Err(InvalidResponse::Status(_))
                 ),
                 "{status}"
             );
         }
         assert_eq!(
-            from_guest(response(204, "", b""), 1024).unwrap().status(),
+            from_guest(response(204, "", b""), 1024, &unlimited())
+                .unwrap()
+                .status(),
             204
         );
     }
@@ -297,28 +430,28 @@ mod tests {
         // 40,000 headers overflow HeaderMap's capacity (a panic) if built.
         let many = "x-a\0b\0".repeat(40_000);
         assert!(matches!(
-            from_guest(response(200, &many, b""), 1024),
+            from_guest(response(200, &many, b""), 1024, &unlimited()),
             Err(InvalidResponse::HeadersTooLarge(_))
         ));
         let many_small = "a\0\0".repeat(MAX_RESPONSE_HEADERS + 1);
         assert!(matches!(
-            from_guest(response(200, &many_small, b""), 1024),
+            from_guest(response(200, &many_small, b""), 1024, &unlimited()),
             Err(InvalidResponse::TooManyHeaders(_))
         ));
         let most = "a\0\0".repeat(MAX_RESPONSE_HEADERS);
-        assert!(from_guest(response(200, &most, b""), 1024).is_ok());
+        assert!(from_guest(response(200, &most, b""), 1024, &unlimited()).is_ok());
         let huge = format!("x-big\0{}\0", "v".repeat(MAX_RESPONSE_HEADER_BYTES));
         assert!(matches!(
-            from_guest(response(200, &huge, b""), 1024),
+            from_guest(response(200, &huge, b""), 1024, &unlimited()),
             Err(InvalidResponse::HeadersTooLarge(_))
         ));
     }
 
     #[test]
     fn bodies_over_the_response_limit_are_refused() {
-        assert!(from_guest(response(200, "", &[b'x'; 1024]), 1024).is_ok());
+        assert!(from_guest(response(200, "", &[b'x'; 1024]), 1024, &unlimited()).is_ok());
         assert!(matches!(
-            from_guest(response(200, "", &[b'x'; 1025]), 1024),
+            from_guest(response(200, "", &[b'x'; 1025]), 1024, &unlimited()),
             Err(InvalidResponse::BodyTooLarge {
                 len: 1025,
                 limit: 1024
@@ -330,7 +463,7 @@ mod tests {
     fn malformed_packing_is_an_error_not_a_panic() {
         for packed in ["a", "a\0", "a\0b", "\0\0", "\0v\0", "a b\0c\0"] {
             assert!(
-                from_guest(response(200, packed, b""), 1024).is_err(),
+                from_guest(response(200, packed, b""), 1024, &unlimited()).is_err(),
                 "{packed:?}"
             );
         }

@@ -9,9 +9,13 @@
 //! - [`connection`] and [`timer`]: a client's socket with its idle and write
 //!   deadlines, and the header-read timer, one per connection;
 //! - [`access`]: what each answered request leaves: its access-log line and
-//!   its metrics.
+//!   its metrics;
+//! - [`budget`]: the bytes all bodies in memory may hold together;
+//! - [`authority`]: the one `Host` a request is for (RFC 9112 §3.2).
 
 pub mod access;
+pub mod authority;
+pub mod budget;
 pub mod connection;
 pub mod convert;
 pub mod respond;
@@ -28,6 +32,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpStream;
 
+use self::budget::BodyBudget;
 use self::connection::{Activity, ClientStream};
 use self::timer::ConnectionTimer;
 use crate::metrics::Metrics;
@@ -54,6 +59,9 @@ pub struct HttpLimits {
     pub body_timeout: Duration,
     /// A response the client takes nothing of for this long ends its connection.
     pub write_timeout: Duration,
+    /// Most bytes request bodies being read and large response bodies being
+    /// written may hold together; past it 503.
+    pub max_buffered: usize,
 }
 
 impl Default for HttpLimits {
@@ -67,6 +75,7 @@ impl Default for HttpLimits {
             idle_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
+            max_buffered: 256 * 1024 * 1024,
         }
     }
 }
@@ -78,6 +87,7 @@ pub struct Edge {
     metrics: Arc<Metrics>,
     limits: HttpLimits,
     access_log: bool,
+    bodies: Arc<BodyBudget>,
 }
 
 impl Edge {
@@ -92,6 +102,7 @@ impl Edge {
             metrics,
             limits,
             access_log,
+            bodies: BodyBudget::new(limits.max_buffered),
         }
     }
 
@@ -155,15 +166,16 @@ pub async fn answer(
 ) -> Response<Body> {
     let started = access::Started::new(&request, edge.access_log);
     let limits = &edge.limits;
-    let (response, task, waited) =
-        match convert::to_guest(request, limits.max_body, limits.body_timeout).await {
-            Ok(request) => {
-                let called = edge.pool.call(home, &request).await;
-                let response = respond::respond(called.outcome, limits.max_response);
-                (response, called.task, called.waited)
-            }
-            Err(answer) => (answer, None, false),
-        };
+    let read = convert::to_guest(request, limits.max_body, limits.body_timeout, &edge.bodies);
+    let (response, task, waited) = match read.await {
+        // The request body's bytes stay counted until the call is over.
+        Ok((request, _body)) => {
+            let called = edge.pool.call(home, request).await;
+            let response = respond::respond(called.outcome, limits.max_response, &edge.bodies);
+            (response, called.task, called.waited)
+        }
+        Err(answer) => (answer, None, false),
+    };
     started.finish(&edge.metrics, &response, task, waited);
     response
 }

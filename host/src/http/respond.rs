@@ -5,32 +5,43 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
-use tracing::warn;
+use std::sync::Arc;
 
-use super::convert::{Body, from_guest};
+use tracing::{debug, warn};
+
+use super::budget::BodyBudget;
+use super::convert::{Body, InvalidResponse, from_guest};
 use crate::pool::Outcome;
 
 /// The response for `outcome`; a guest's response over `max_response` bytes
 /// or otherwise invalid is a 500 and a warning naming what was wrong. A
 /// failed call was already logged by the pool with its replacement.
-pub fn respond(outcome: Outcome, max_response: usize) -> Response<Body> {
+pub fn respond(outcome: Outcome, max_response: usize, budget: &Arc<BodyBudget>) -> Response<Body> {
     match outcome {
-        Outcome::Served { task, response } => {
-            from_guest(response, max_response).unwrap_or_else(|e| {
+        Outcome::Served { task, response } => match from_guest(response, max_response, budget) {
+            Ok(response) => response,
+            Err(InvalidResponse::OverBudget(len)) => {
+                debug!(task, len, "response body refused: --max-buffered is spent");
+                busy()
+            }
+            Err(e) => {
                 warn!(task, "guest returned an invalid response: {e}");
                 internal_error()
-            })
-        }
-        Outcome::Busy => {
-            let mut busy = plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
-            busy.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            busy
-        }
+            }
+        },
+        Outcome::Busy => busy(),
         Outcome::TimedOut => plain(StatusCode::GATEWAY_TIMEOUT, "request timed out"),
         Outcome::Trapped | Outcome::OutOfMemory => internal_error(),
         Outcome::NoInstance => plain(StatusCode::SERVICE_UNAVAILABLE, "no instance available"),
     }
+}
+
+/// 503 with `Retry-After`: the server is at one of its limits for now.
+pub fn busy() -> Response<Body> {
+    let mut busy = plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
+    busy.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    busy
 }
 
 fn internal_error() -> Response<Body> {

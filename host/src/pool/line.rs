@@ -11,20 +11,23 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// The permits and the line.
 pub(super) struct Line {
     /// One permit per free instance.
-    free: Semaphore,
+    free: Arc<Semaphore>,
     /// Requests waiting for a permit.
     waiting: AtomicUsize,
     max_pending: usize,
     queue_timeout: Duration,
 }
 
-/// A claim on one free instance, held for as long as the lease.
-pub(super) type Permit<'a> = SemaphorePermit<'a>;
+/// A claim on one free instance, held for as long as the lease (owned, so a
+/// lease can outlive the request that made it: see `Pool::call`).
+pub(super) type Permit = OwnedSemaphorePermit;
 
 /// Every instance is busy, and `--max-pending` requests already wait or this
 /// one waited `--queue-timeout` in vain.
@@ -43,7 +46,7 @@ impl Drop for InLine<'_> {
 impl Line {
     pub fn new(instances: usize, max_pending: usize, queue_timeout: Duration) -> Self {
         Line {
-            free: Semaphore::new(instances),
+            free: Arc::new(Semaphore::new(instances)),
             waiting: AtomicUsize::new(0),
             max_pending,
             queue_timeout,
@@ -52,8 +55,8 @@ impl Line {
 
     /// A permit, and whether it had to wait for it: at once if an instance
     /// is free, else after waiting in line, unless the line is full.
-    pub async fn admit(&self) -> Result<(Permit<'_>, bool), Full> {
-        match self.free.try_acquire() {
+    pub async fn admit(&self) -> Result<(Permit, bool), Full> {
+        match Arc::clone(&self.free).try_acquire_owned() {
             Ok(permit) => return Ok((permit, false)),
             Err(TryAcquireError::Closed) => return Err(Full),
             Err(TryAcquireError::NoPermits) => {}
@@ -65,7 +68,8 @@ impl Line {
         // If the request is dropped while waiting (its client left), the
         // guard still takes it out of the line. Only a request that waits
         // pays for a timer.
-        let permit = tokio::time::timeout(self.queue_timeout, self.free.acquire()).await;
+        let permit =
+            tokio::time::timeout(self.queue_timeout, Arc::clone(&self.free).acquire_owned()).await;
         drop(in_line);
         match permit {
             Ok(Ok(permit)) => Ok((permit, true)),

@@ -14,8 +14,15 @@
 //! stopping the clock and returning the permit when it is dropped, in that
 //! order, so a permit is never free while its instance is not. The outcome
 //! of a call is an [`Outcome`]; what a client sees of it is the HTTP
-//! layer's business. A failed call's instance is replaced before the task
+//! layer's business. A failed call's instance is replaced after its outcome
+//! is handed back (so the 500 or 504 goes out at once) and before the task
 //! takes its next request, for a [`Replacement`] cause that is logged.
+//!
+//! A call, once it holds its lease, runs to its end even if the request is
+//! dropped (the client went away): dropping a guest call half-way would leave
+//! its instance unusable, and any client could then make the pool throw
+//! instances away in a loop. Its answer is dropped instead; only a deadline
+//! or a trap costs an instance.
 //!
 //! A reload ([`Pool::reload`]) swaps the compiled app the pool instantiates
 //! from: a call that ends on an instance of an older version hands in a new
@@ -25,18 +32,24 @@
 mod line;
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::line::{Line, Permit};
 use crate::guest::{
     AppContext, CallClocks, CallError, GuestApp, Instance, Request, Response, TaskContext, Watchdog,
 };
+use crate::log_text;
 use crate::metrics::Metrics;
+
+/// Longest error text (a trap's, a failed start-up's) a log line shows.
+const MAX_LOGGED_ERROR: usize = 2048;
 
 /// How the pool is sized and how long requests may wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,13 +96,26 @@ pub enum Outcome {
 pub enum Replacement {
     /// The call failed; the instance cannot be entered again.
     Failed(CallError),
-    /// The task's last instance was lost: its call was abandoned (the client
-    /// went away mid-call) or its replacement could not be made.
+    /// The task's last instance was lost: its replacement could not be made.
     Lost,
     /// It served `--recycle-after` requests.
     Recycled(u64),
     /// The app was reloaded: the instance runs an older version than this.
     Reloaded(u64),
+}
+
+impl Outcome {
+    /// What became of the request, in a word, for the log.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Served { .. } => "served",
+            Outcome::Busy => "busy",
+            Outcome::TimedOut => "timeout",
+            Outcome::Trapped => "trap",
+            Outcome::OutOfMemory => "memory",
+            Outcome::NoInstance => "no-instance",
+        }
+    }
 }
 
 impl Replacement {
@@ -115,7 +141,7 @@ impl fmt::Display for Replacement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Replacement::Failed(error) => write!(f, "guest {error}"),
-            Replacement::Lost => f.write_str("the last instance was lost with its call"),
+            Replacement::Lost => f.write_str("the last replacement could not be made"),
             Replacement::Recycled(limit) => write!(f, "recycled after {limit} requests"),
             Replacement::Reloaded(version) => write!(f, "the app was reloaded (version {version})"),
         }
@@ -169,7 +195,7 @@ enum Parked {
     Ready(Instance),
     /// Held by a lease.
     Leased,
-    /// Lost with a call that was abandoned, or never replaced: the next
+    /// Not replaced after a failed call (its replacement failed): the next
     /// lease makes a new one.
     Lost,
 }
@@ -181,23 +207,69 @@ enum Taken {
 }
 
 /// A task's instance, taken out of its slot for one call; see the module
-/// documentation for the order of what making and dropping it do.
-struct Lease<'a> {
-    slot: &'a Slot,
+/// documentation for the order of what making and dropping it do. It owns a
+/// handle to the pool, so a call can outlive its request.
+struct Lease {
+    pool: Arc<Pool>,
+    /// The task leased, an index into the pool's slots.
+    task: usize,
     /// None once the call took it, until it is given back.
     instance: Option<Instance>,
-    _permit: Permit<'a>,
+    _permit: Permit,
 }
 
-impl Drop for Lease<'_> {
+impl Lease {
+    fn slot(&self) -> &Slot {
+        &self.pool.slots[self.task]
+    }
+}
+
+impl Drop for Lease {
     fn drop(&mut self) {
         let parked = match self.instance.take() {
             Some(instance) => Parked::Ready(instance),
             None => Parked::Lost,
         };
-        *self.slot.lock() = parked;
-        self.slot.clocks().stop(self.slot.id());
+        let slot = self.slot();
+        *slot.lock() = parked;
+        slot.clocks().stop(self.task);
         // `_permit` is dropped after this: the instance is free first.
+    }
+}
+
+/// A leased call that runs to its end even if it is dropped first: the
+/// rest of it then runs as a task of its own and its outcome is dropped.
+/// Boxed, so what is left of it can be moved to that task.
+struct ToTheEnd<F: Future<Output = Outcome> + Send + 'static> {
+    call: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future<Output = Outcome> + Send + 'static> Future for ToTheEnd<F> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let Some(call) = self.call.as_mut() else {
+            return Poll::Pending;
+        };
+        let outcome = std::task::ready!(call.as_mut().poll(cx));
+        self.call = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl<F: Future<Output = Outcome> + Send + 'static> Drop for ToTheEnd<F> {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let outcome = call.await;
+                debug!(
+                    outcome = outcome.label(),
+                    "a request whose client went away ran to its end; its answer was dropped"
+                );
+            });
+        }
     }
 }
 
@@ -262,7 +334,7 @@ impl Pool {
             clocks.stop(id as usize);
             let instance = instance.map_err(|e| StartError::Instance {
                 task: id as usize,
-                reason: format!("{e:#}").replace('\n', " "),
+                reason: log_text::for_log(&format!("{e:#}"), MAX_LOGGED_ERROR).into_owned(),
             })?;
             slots.push(Slot {
                 context,
@@ -287,8 +359,11 @@ impl Pool {
         self.next_home.fetch_add(1, Ordering::Relaxed) % self.slots.len()
     }
 
-    /// Runs `request` on the instance of task `home`, or else on any free one.
-    pub async fn call(&self, home: usize, request: &Request) -> Called {
+    /// Runs `request` on the instance of task `home`, or else on any free
+    /// one. Dropped while it waits in line, the request is given up; dropped
+    /// once it holds an instance, its call runs to its end (see the module
+    /// documentation).
+    pub async fn call(self: &Arc<Self>, home: usize, request: Request) -> Called {
         let (permit, waited) = match self.line.admit().await {
             Ok(admitted) => admitted,
             Err(_) => {
@@ -299,9 +374,12 @@ impl Pool {
                 };
             }
         };
-        let mut lease = self.lease(home, permit);
-        let task = lease.slot.id();
-        let outcome = self.call_leased(&mut lease, request).await;
+        let lease = self.lease(home, permit);
+        let task = lease.task;
+        let outcome = ToTheEnd {
+            call: Some(Box::pin(Pool::call_leased(lease, request))),
+        }
+        .await;
         Called {
             outcome,
             task: Some(task),
@@ -309,12 +387,14 @@ impl Pool {
         }
     }
 
-    async fn call_leased(&self, lease: &mut Lease<'_>, request: &Request) -> Outcome {
-        let task = lease.slot.id();
-        let clocks = lease.slot.clocks();
+    async fn call_leased(mut lease: Lease, request: Request) -> Outcome {
+        let task = lease.task;
+        let pool = Arc::clone(&lease.pool);
+        let slot = &pool.slots[task];
+        let clocks = slot.clocks();
         let mut instance = match lease.instance.take() {
             Some(instance) => instance,
-            None => match self.replace(lease.slot, Replacement::Lost).await {
+            None => match pool.replace(slot, Replacement::Lost).await {
                 Some(instance) => instance,
                 None => return Outcome::NoInstance,
             },
@@ -324,29 +404,24 @@ impl Pool {
         // so a call that never waits never polls the other branch.
         let result = tokio::select! {
             biased;
-            result = instance.handle(request) => result,
+            result = instance.handle(&request) => result,
             () = clocks.overdue(task) => Err(CallError::Timeout(clocks.timeout())),
         };
-        lease.slot.stats.served.fetch_add(1, Ordering::Relaxed);
-        match result {
+        slot.stats.served.fetch_add(1, Ordering::Relaxed);
+        let (outcome, cause) = match result {
             Ok(response) => {
                 // A reload or a recycle replaces the instance after its
                 // answer; if the new one cannot start, the old one serves on.
-                let version = self.version();
+                let version = pool.version();
                 let cause = if instance.version() != version {
                     Some(Replacement::Reloaded(version))
                 } else {
-                    self.recycle_after
+                    pool.recycle_after
                         .filter(|&limit| instance.served() >= limit)
                         .map(Replacement::Recycled)
                 };
-                if let Some(cause) = cause
-                    && let Some(fresh) = self.replace(lease.slot, cause).await
-                {
-                    instance = fresh;
-                }
                 lease.instance = Some(instance);
-                Outcome::Served { task, response }
+                (Outcome::Served { task, response }, cause)
             }
             Err(error) => {
                 let outcome = match error {
@@ -355,10 +430,22 @@ impl Pool {
                     CallError::Trap(_) => Outcome::Trapped,
                 };
                 drop(instance);
-                lease.instance = self.replace(lease.slot, Replacement::Failed(error)).await;
-                outcome
+                (outcome, Some(Replacement::Failed(error)))
             }
+        };
+        if let Some(cause) = cause {
+            // The answer goes out now; the lease (and with it the task) is
+            // held until the replacement is in.
+            tokio::spawn(async move {
+                let fresh = lease.pool.replace(lease.slot(), cause).await;
+                if fresh.is_some() {
+                    lease.instance = fresh;
+                }
+                // Parks the instance (or marks the slot lost), then frees the task.
+                drop(lease);
+            });
         }
+        outcome
     }
 
     /// Leases the home task's instance, or else any free one.
@@ -369,14 +456,15 @@ impl Pool {
     /// finds one. It always does: a lease gives its instance back before its
     /// permit, so there are always at least as many free slots as permits
     /// still looking for one.
-    fn lease<'a>(&'a self, home: usize, permit: Permit<'a>) -> Lease<'a> {
+    fn lease(self: &Arc<Self>, home: usize, permit: Permit) -> Lease {
         let mut id = home;
         loop {
             let slot = &self.slots[id];
             if let Some(taken) = slot.take() {
                 slot.clocks().start(id);
                 return Lease {
-                    slot,
+                    pool: Arc::clone(self),
+                    task: id,
                     instance: match taken {
                         Taken::Ready(instance) => Some(instance),
                         Taken::Lost => None,
@@ -411,6 +499,9 @@ impl Pool {
         let replaced = slot.stats.replaced.fetch_add(1, Ordering::Relaxed) + 1;
         self.metrics.replaced(cause.label());
         let started = Instant::now();
+        // A trap's message and a start-up error name the guest's functions:
+        // the guest's text, escaped before it reaches the log.
+        let why = log_text::for_log(&cause.to_string(), MAX_LOGGED_ERROR).into_owned();
         match instantiate(guest, &slot.context).await {
             Ok(instance) => {
                 let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -419,23 +510,24 @@ impl Pool {
                         task = id,
                         restarts = replaced,
                         took_us,
-                        "instance replaced: {cause}"
+                        "instance replaced: {why}"
                     );
                 } else {
                     warn!(
                         task = id,
                         restarts = replaced,
                         took_us,
-                        "instance replaced: {cause}"
+                        "instance replaced: {why}"
                     );
                 }
                 Ok(instance)
             }
             Err(e) => {
+                let error = log_text::for_log(&format!("{e:#}"), MAX_LOGGED_ERROR).into_owned();
                 error!(
                     task = id,
                     restarts = replaced,
-                    "cannot replace the instance ({cause}): {e:#}"
+                    "cannot replace the instance ({why}): {error}"
                 );
                 Err(e)
             }
@@ -446,14 +538,14 @@ impl Pool {
     /// (see the module documentation). Its first instance is started on a
     /// leased task before anything changes: if that fails, the error says
     /// why and the old app serves on.
-    pub async fn reload(&self, guest: GuestApp) -> Result<(), String> {
+    pub async fn reload(self: &Arc<Self>, guest: GuestApp) -> Result<(), String> {
         let guest = Arc::new(guest);
         let version = guest.version();
         let mut lease = self.lease(0, self.admit_patiently().await);
         let first = self
-            .replace_from(&guest, lease.slot, Replacement::Reloaded(version))
+            .replace_from(&guest, lease.slot(), Replacement::Reloaded(version))
             .await
-            .map_err(|e| format!("{e:#}").replace('\n', " "))?;
+            .map_err(|e| log_text::for_log(&format!("{e:#}"), MAX_LOGGED_ERROR).into_owned())?;
         *self.guest.write().unwrap_or_else(PoisonError::into_inner) = guest;
         self.version.store(version, Ordering::Release);
         lease.instance = Some(first);
@@ -476,7 +568,7 @@ impl Pool {
                     .as_ref()
                     .is_some_and(|i| i.version() < current)
                     && let Some(fresh) = self
-                        .replace(lease.slot, Replacement::Reloaded(current))
+                        .replace(lease.slot(), Replacement::Reloaded(current))
                         .await
                 {
                     lease.instance = Some(fresh);
@@ -487,7 +579,7 @@ impl Pool {
     }
 
     /// A permit for the pool's own work, waiting in line as long as it takes.
-    async fn admit_patiently(&self) -> Permit<'_> {
+    async fn admit_patiently(&self) -> Permit {
         loop {
             if let Ok((permit, _)) = self.line.admit().await {
                 return permit;

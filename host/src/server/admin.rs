@@ -9,8 +9,11 @@
 //!   version of the app serves.
 //!
 //! It is for operators, but it still faces a network: a head must come within
-//! a few seconds, connections are few and do not live on, and nothing a
-//! client sends is echoed back.
+//! a few seconds, a connection lives at most [`CONNECTION_DEADLINE`] however
+//! slowly its client reads, connections are capped at a number well above
+//! what monitoring opens, and nothing a client sends is echoed back. So
+//! clients that never read `/metrics` hold their slots for seconds, not for
+//! ever, and a liveness probe's `/healthz` finds a slot.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -32,7 +35,10 @@ use crate::pool::Pool;
 use crate::store::SharedStore;
 
 /// Most admin connections open at once; more wait to be accepted.
-const MAX_CONNECTIONS: usize = 32;
+const MAX_CONNECTIONS: usize = 256;
+
+/// Longest an admin connection lives, from accept to its answer written.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 
 /// An admin client must send its request head within this.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,8 +102,10 @@ impl Admin {
                 }),
             );
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    debug!("admin connection ended: {e}");
+                match tokio::time::timeout(CONNECTION_DEADLINE, connection).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!("admin connection ended: {e}"),
+                    Err(_) => debug!("admin connection closed: past its deadline"),
                 }
                 drop(slot);
             });

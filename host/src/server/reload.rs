@@ -1,8 +1,9 @@
 //! Reloading the app without dropping a request: on SIGHUP (the binary asks
 //! a [`Reloader`]) or, with `--watch`, when the app file changes.
 //!
-//! A reload reads and compiles the file on a blocking thread, off the
-//! workers that serve requests, and links it; then the pool starts one
+//! A reload waits for the file to hold still, reads it once, whole, and
+//! compiles it on a blocking thread, off the workers that serve requests,
+//! and links it (a file that changed while it was read is read again); then the pool starts one
 //! instance of it, on a task it leases like a request, before anything
 //! changes. Only when that instance is up does the new version become the
 //! pool's: each task's instance is replaced as it becomes idle, so requests
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use wasmtime::Engine;
 
-use crate::guest::{GuestApp, LoadError};
+use crate::guest::{GuestApp, LoadError, Precompiled};
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 
@@ -46,6 +47,7 @@ pub struct Reloader {
 struct Inner {
     path: PathBuf,
     engine: Engine,
+    precompiled: Precompiled,
     pool: Arc<Pool>,
     metrics: Arc<Metrics>,
     /// One reload at a time: a SIGHUP during a `--watch` reload waits.
@@ -56,6 +58,7 @@ impl Reloader {
     pub(super) fn new(
         path: PathBuf,
         engine: Engine,
+        precompiled: Precompiled,
         pool: Arc<Pool>,
         metrics: Arc<Metrics>,
     ) -> Reloader {
@@ -63,6 +66,7 @@ impl Reloader {
             inner: Arc::new(Inner {
                 path,
                 engine,
+                precompiled,
                 pool,
                 metrics,
                 running: tokio::sync::Mutex::new(()),
@@ -96,16 +100,36 @@ impl Reloader {
     async fn load_and_swap(&self) -> Result<u64, ReloadError> {
         let inner = &self.inner;
         let version = inner.pool.version() + 1;
-        let (engine, path) = (inner.engine.clone(), inner.path.clone());
-        let app = tokio::task::spawn_blocking(move || GuestApp::load(&engine, &path, version))
-            .await
-            .map_err(|e| ReloadError::Thread(e.to_string()))??;
+        let app = self.load_settled(version).await?;
         inner.pool.reload(app).await.map_err(ReloadError::Start)?;
         inner
             .metrics
             .app_version
             .set(i64::try_from(version).unwrap_or(i64::MAX));
         Ok(version)
+    }
+
+    /// Loads the app file once it has held still for one look, reading it
+    /// once, whole; if it changed while it was read (a copy still under
+    /// way), it is read again once it holds still, so a half-written file is
+    /// never taken for the app.
+    async fn load_settled(&self, version: u64) -> Result<GuestApp, ReloadError> {
+        let inner = &self.inner;
+        let mut attempts = 0;
+        loop {
+            let before = settled(&inner.path).await;
+            let (engine, path, precompiled) =
+                (inner.engine.clone(), inner.path.clone(), inner.precompiled);
+            let loaded = tokio::task::spawn_blocking(move || {
+                GuestApp::load(&engine, &path, version, precompiled)
+            })
+            .await
+            .map_err(|e| ReloadError::Thread(e.to_string()))?;
+            attempts += 1;
+            if Stamp::of(&inner.path) == before || attempts == SETTLE_ATTEMPTS {
+                return Ok(loaded?);
+            }
+        }
     }
 
     /// Reloads whenever the app file changes, until `stop` is cancelled
@@ -134,6 +158,25 @@ impl Reloader {
             seen = now;
         }
     }
+}
+
+/// Most times a reload reads a file that keeps changing before it gives up
+/// (and reports what the last read found).
+const SETTLE_ATTEMPTS: usize = 8;
+
+/// The file's stamp once two looks [`WATCH_INTERVAL`] apart agree (or after
+/// [`SETTLE_ATTEMPTS`] looks, if it never holds still).
+async fn settled(path: &Path) -> Option<Stamp> {
+    let mut seen = Stamp::of(path);
+    for _ in 0..SETTLE_ATTEMPTS {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let now = Stamp::of(path);
+        if now == seen {
+            return now;
+        }
+        seen = now;
+    }
+    seen
 }
 
 /// What identifies one version of a file without reading it: a replaced

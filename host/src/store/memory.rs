@@ -1,25 +1,61 @@
 //! The in-memory backend: a `DashMap` shared by all task threads of one host.
 //!
-//! DashMap shards its locks, so tasks on different threads rarely wait for each
-//! other. An expired entry reads as none at once; the memory it holds is given
-//! back by a purge thread the store owns (like mini-redis's purge task): once
-//! a second it walks the map shard by shard, off the task threads, and stops
-//! when the last handle to the store is dropped.
+//! It owns the entries, their counts, and the order in which a full store
+//! evicts them. DashMap shards its locks, so tasks on different threads rarely
+//! wait for each other. An expired entry reads as none at once; the memory it
+//! holds is given back by a purge thread the store owns (like mini-redis's
+//! purge task): once a second it walks the map shard by shard, off the task
+//! threads, and stops when the last handle to the store is dropped.
 //!
 //! The store is bounded twice, by entries (`--store-max-entries`) and by bytes
 //! (`--store-max-bytes`: keys, values and a fixed overhead per entry). When a
-//! write finds it full, it evicts (unless `--store-eviction none`): entries
-//! that nobody has used since they were written, oldest first. A flood of new
-//! sessions from clients that never come back is exactly such entries, while
-//! a visitor's session is read again on the visitor's next request, which
-//! protects it; so a flood evicts itself, not the sessions in use (Redis's LFU
-//! policies rest on the same observation). The candidates wait in a ring in
-//! the order they were written; only when the ring holds no candidate is a
-//! write refused with [`StoreError::Full`].
+//! write finds it full, it evicts (unless `--store-eviction none`, which
+//! refuses the write as [`StoreError::Full`]), in this order:
+//!
+//! 1. entries nobody has used since they were written, oldest first. A flood
+//!    of new sessions from clients that never come back is exactly such
+//!    entries, while a visitor's session is read again on the visitor's next
+//!    request; so such a flood evicts itself, not the sessions in use;
+//! 2. then the least recently used entry. A flood whose clients do come back
+//!    (create a session, use it once, never again) ages out as its sessions
+//!    stop being used, while a visitor who keeps coming back stays the most
+//!    recent; so no flood can lock new visitors out.
+//!
+//! A full store therefore refuses a write only under `--store-eviction none`,
+//! or when the entry alone is larger than the whole byte budget.
+//!
+//! Recency is kept by a coarse clock that ticks every few new entries (about
+//! [`TICKS_PER_FILL`] times while the store fills once): reading an entry
+//! stores the tick in it, one relaxed atomic store and only when the tick
+//! changed, and takes no lock beyond the map's shard read lock. The eviction
+//! order is a queue ranked by (last use, write order), with never-used entries
+//! ranked first; a read does not move an entry in it. Instead, when eviction
+//! comes to an entry used since it was ranked, it ranks it again by its latest
+//! use and goes on, so what it evicts is the least recently used, to a tick.
+//! The queue holds a copy of each entry's key (counted in the entry's bytes);
+//! the copy of a key whose entry was removed (or purged, or written over once
+//! expired) stays until the queue drops it, and counts against the byte budget
+//! meanwhile. The queue drops such keys when it reaches them, and all of them
+//! at once when they come to outnumber the live entries.
+//!
+//! Compared with Redis's `maxmemory-policy`: Redis's `allkeys-lru` samples a
+//! few keys per eviction (`maxmemory-samples`, 5 by default) and evicts the
+//! least recent of them, which costs no more than a 24-bit clock in each key
+//! and a small pool of candidates, but is approximate, and ranks a key
+//! written once and never read by its write; `allkeys-lfu` is what protects
+//! keys used often from keys written once. This store evicts the exact least
+//! recently used entry (to a tick of its clock) and puts never-used entries
+//! first (the observation LFU rests on, without its counters), at the price
+//! of one queue item per entry and a mutex taken by every new entry and every
+//! write that needs room, never by a read. Ranking again is lazy: an entry is
+//! ranked again at most once per eviction that reaches it, so the first
+//! eviction in a store whose entries were all used since they were written
+//! ranks them all again, once. `--store-eviction none` is Redis's
+//! `noeviction`.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -31,8 +67,13 @@ use super::{Backend, Eviction, Limits, StoreError};
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Bytes counted for an entry beyond its key and value: the map's slot, the
-/// entry's fields, the allocations' headers, the key's copy in the ring.
+/// entry's fields, the allocations' headers, the key's copy in the eviction
+/// queue and its item there.
 pub const ENTRY_OVERHEAD: usize = 128;
+
+/// Bytes counted for a removed entry's key still in the eviction queue beyond
+/// the key itself: its item there.
+const QUEUED_OVERHEAD: usize = 64;
 
 /// How often a write that found no room makes room and tries again: room
 /// made can be taken by another task's write before this one retries.
@@ -41,6 +82,16 @@ const ROOM_ATTEMPTS: usize = 4;
 /// Shards of the map: more shards make each purge step (one shard under its
 /// lock) shorter, and tasks meet on a lock less often.
 const SHARDS: usize = 64;
+
+/// About how many times the recency clock ticks while the store fills up once
+/// (with entries of [`ENTRY_OVERHEAD`] bytes and small keys and values): fine
+/// enough to rank entries by their last use, coarse enough that an entry read
+/// by every request is written to only every so many new entries.
+const TICKS_PER_FILL: usize = 1024;
+
+/// The tick of an entry nobody has used since it was written. The clock
+/// starts one later.
+const NEVER: u64 = 0;
 
 /// A cheaply clonable handle to one shared in-memory store.
 #[derive(Debug, Clone)]
@@ -57,21 +108,45 @@ struct Shared {
     /// Bytes counted for the entries, as [`entry_size`] counts them.
     bytes: AtomicUsize,
     limits: Limits,
-    /// Entries written and not yet used, oldest first: the eviction
-    /// candidates. An item whose entry was used, replaced or removed since is
-    /// skipped when it comes up. At most `max_entries` items.
-    unused: Mutex<VecDeque<Candidate>>,
+    /// The eviction order (without eviction, always empty). Its lock is taken
+    /// before a shard's, never while one is held.
+    queue: Mutex<Queue>,
+    /// Items of `queue` whose entries are gone other than by eviction, and
+    /// the bytes they count against the budget ([`queued_size`]). Counted
+    /// under the shard lock of the removal, so whoever finds such an item in
+    /// the queue later (under the same lock) sees it counted.
+    stale: AtomicUsize,
+    stale_bytes: AtomicUsize,
+    /// The recency clock, in ticks from 1 ([`NEVER`] is before it); on a
+    /// cache line of its own, since every read loads it and every new entry
+    /// writes the counters around it.
+    clock: CacheLine<AtomicU64>,
+    /// New entries per tick of the clock.
+    clock_step: u64,
     /// The serial number of the next new entry.
     next_serial: AtomicU64,
     /// Entries evicted so far.
     evicted: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Candidate {
-    key: String,
+/// Every live entry's key, once, ranked in the order a full store evicts
+/// them; plus the keys of entries gone since (see [`Shared::stale`]). An
+/// entry used since it was ranked is ranked again when eviction reaches it.
+type Queue = BTreeMap<Rank, String>;
+
+/// Where an entry stands in the eviction [`Queue`]: least recently used
+/// first, and among those used last in the same tick (or never), the oldest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    last_used: u64,
     serial: u64,
 }
+
+/// A value on a cache line of its own (128 bytes: two lines on x86-64, whose
+/// prefetcher fetches them in pairs, as crossbeam's `CachePadded` has it).
+#[derive(Debug)]
+#[repr(align(128))]
+struct CacheLine<T>(T);
 
 #[derive(Debug)]
 struct Entry {
@@ -79,8 +154,9 @@ struct Entry {
     expires_at: Option<Instant>,
     /// Tells this entry from a later one under the same key.
     serial: u64,
-    /// Whether it was read, touched or changed since it was first written.
-    used: AtomicBool,
+    /// The clock's tick when it was last read, touched or changed since it was
+    /// written; [`NEVER`] until then.
+    last_used: AtomicU64,
 }
 
 impl Entry {
@@ -88,11 +164,12 @@ impl Entry {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
-    fn mark_used(&self) {
-        // Read first: most entries on the request path are used already, and
-        // a load does not take the cache line away from other threads.
-        if !self.used.load(Ordering::Relaxed) {
-            self.used.store(true, Ordering::Relaxed);
+    /// Records a use at `tick`: a store only when the tick moved on, since
+    /// most entries on the request path were used in this tick already, and
+    /// a load does not take the cache line away from other threads.
+    fn mark_used(&self, tick: u64) {
+        if self.last_used.load(Ordering::Relaxed) < tick {
+            self.last_used.store(tick, Ordering::Relaxed);
         }
     }
 }
@@ -105,6 +182,19 @@ fn entry_size(key: &str, value: &str) -> usize {
         .saturating_add(ENTRY_OVERHEAD)
 }
 
+/// The bytes a removed entry's key in the eviction queue is counted as.
+fn queued_size(key: &str) -> usize {
+    key.len().saturating_add(QUEUED_OVERHEAD)
+}
+
+/// New entries per tick of the recency clock for a store with `limits`.
+fn clock_step(limits: &Limits) -> u64 {
+    let capacity = limits.max_entries.min(limits.max_bytes / ENTRY_OVERHEAD);
+    u64::try_from(capacity / TICKS_PER_FILL)
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 impl MemoryStore {
     /// A new, empty store, with its purge thread.
     pub fn new(limits: Limits) -> Self {
@@ -114,7 +204,11 @@ impl MemoryStore {
                 len: AtomicUsize::new(0),
                 bytes: AtomicUsize::new(0),
                 limits,
-                unused: Mutex::new(VecDeque::new()),
+                queue: Mutex::new(Queue::new()),
+                stale: AtomicUsize::new(0),
+                stale_bytes: AtomicUsize::new(0),
+                clock: CacheLine(AtomicU64::new(NEVER + 1)),
+                clock_step: clock_step(&limits),
                 next_serial: AtomicU64::new(0),
                 evicted: AtomicU64::new(0),
             }),
@@ -141,7 +235,7 @@ impl MemoryStore {
             .get(key)
             .filter(|entry| !entry.is_expired(now))
             .map(|entry| {
-                entry.mark_used();
+                entry.mark_used(self.tick());
                 entry.value.clone()
             }))
     }
@@ -169,7 +263,11 @@ impl MemoryStore {
     /// Removes `key`; a missing key is not an error.
     pub fn remove(&self, key: &str) -> Result<(), StoreError> {
         self.shared.limits.check_key(key)?;
-        if let Some((key, entry)) = self.shared.entries.remove(key) {
+        let removed = self.shared.entries.remove_if(key, |key, _| {
+            self.note_gone(key);
+            true
+        });
+        if let Some((key, entry)) = removed {
             self.release(entry_size(&key, &entry.value));
         }
         Ok(())
@@ -183,7 +281,7 @@ impl MemoryStore {
         Ok(match self.shared.entries.get_mut(key) {
             Some(mut entry) if !entry.is_expired(now) => {
                 entry.expires_at = expiry(now, ttl);
-                entry.mark_used();
+                entry.mark_used(self.tick());
                 true
             }
             _ => false,
@@ -206,11 +304,14 @@ impl MemoryStore {
             .collect();
         let mut purged = 0;
         for key in expired {
-            if let Some((key, entry)) = self
-                .shared
-                .entries
-                .remove_if(&key, |_, entry| entry.is_expired(now))
-            {
+            let removed = self.shared.entries.remove_if(&key, |key, entry| {
+                let expired = entry.is_expired(now);
+                if expired {
+                    self.note_gone(key);
+                }
+                expired
+            });
+            if let Some((key, entry)) = removed {
                 self.release(entry_size(&key, &entry.value));
                 purged += 1;
             }
@@ -227,7 +328,9 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// The bytes the entries are counted as (see `--store-max-bytes`).
+    /// The bytes the entries are counted as (see `--store-max-bytes`). The
+    /// budget also holds the keys of removed entries the eviction queue has
+    /// not dropped yet, which this does not count.
     pub fn bytes(&self) -> usize {
         self.shared.bytes.load(Ordering::Relaxed)
     }
@@ -237,7 +340,28 @@ impl MemoryStore {
         self.shared.evicted.load(Ordering::Relaxed)
     }
 
-    /// Counts `room` if both limits allow it.
+    /// The recency clock's tick now.
+    fn tick(&self) -> u64 {
+        self.shared.clock.0.load(Ordering::Relaxed)
+    }
+
+    /// The serial number of a new entry; every [`Shared::clock_step`]th new
+    /// entry moves the clock on a tick.
+    fn new_serial(&self) -> u64 {
+        let serial = self.shared.next_serial.fetch_add(1, Ordering::Relaxed);
+        let step = self.shared.clock_step;
+        if serial.is_multiple_of(step) {
+            // A max, so that tasks taking turns cannot move it back.
+            self.shared
+                .clock
+                .0
+                .fetch_max(NEVER + 1 + serial / step, Ordering::Relaxed);
+        }
+        serial
+    }
+
+    /// Counts `room` if both limits allow it (the keys of removed entries
+    /// still in the eviction queue count against the byte limit).
     fn reserve(&self, room: Room) -> Option<Reservation<'_>> {
         let len = &self.shared.len;
         if room.entries > 0
@@ -248,7 +372,8 @@ impl MemoryStore {
         }
         let bytes = &self.shared.bytes;
         let before = bytes.fetch_add(room.bytes, Ordering::Relaxed);
-        if before.saturating_add(room.bytes) > self.shared.limits.max_bytes {
+        let stale = self.shared.stale_bytes.load(Ordering::Relaxed);
+        if before.saturating_add(room.bytes).saturating_add(stale) > self.shared.limits.max_bytes {
             bytes.fetch_sub(room.bytes, Ordering::Relaxed);
             len.fetch_sub(room.entries, Ordering::Relaxed);
             return None;
@@ -259,58 +384,130 @@ impl MemoryStore {
         })
     }
 
+    /// Refuses an entry of `size` bytes if the byte budget could not hold
+    /// it even empty (evicting everything would be in vain).
+    fn fits_at_all(&self, size: usize) -> Result<(), StoreError> {
+        if size > self.shared.limits.max_bytes {
+            return Err(StoreError::Full);
+        }
+        Ok(())
+    }
+
     /// Uncounts one entry of `size` bytes.
     fn release(&self, size: usize) {
         self.shared.len.fetch_sub(1, Ordering::Relaxed);
         self.shared.bytes.fetch_sub(size, Ordering::Relaxed);
     }
 
-    /// Evicts unused entries, oldest first, until `room` can be reserved,
-    /// and reserves it for the caller (so no other write takes what was
-    /// freed). Called with no shard lock held (it takes them).
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Evicts entries in the queue's order (and drops the keys of entries
+    /// gone since) until `room` can be reserved, and reserves it for the
+    /// caller (so no other write takes what was freed). None without
+    /// eviction, when the queue ran out, or when `room` is more than the
+    /// whole store holds (then without evicting). Called with no shard lock
+    /// held (it takes them).
     fn make_room(&self, room: Room) -> Option<Reservation<'_>> {
-        if self.shared.limits.eviction == Eviction::None {
+        let limits = &self.shared.limits;
+        if limits.eviction == Eviction::None
+            || room.entries > limits.max_entries
+            || room.bytes > limits.max_bytes
+        {
             return None;
         }
         let now = Instant::now();
-        let mut unused = self
-            .shared
-            .unused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self.lock_queue();
         loop {
             if let Some(reservation) = self.reserve(room) {
                 return Some(reservation);
             }
-            let candidate = unused.pop_front()?;
-            let evicted = self.shared.entries.remove_if(&candidate.key, |_, entry| {
-                entry.serial == candidate.serial
-                    && (!entry.used.load(Ordering::Relaxed) || entry.is_expired(now))
+            let (rank, key) = queue.pop_first()?;
+            // Under the shard's write lock, so no use slips in between the
+            // look at the entry and its eviction.
+            let mut used_since = None;
+            let evicted = self.shared.entries.remove_if(&key, |_, entry| {
+                if entry.serial != rank.serial {
+                    return false;
+                }
+                let last_used = entry.last_used.load(Ordering::Relaxed);
+                if last_used > rank.last_used && !entry.is_expired(now) {
+                    used_since = Some(last_used);
+                    return false;
+                }
+                true
             });
             if let Some((key, entry)) = evicted {
                 self.release(entry_size(&key, &entry.value));
                 self.shared.evicted.fetch_add(1, Ordering::Relaxed);
+            } else if let Some(last_used) = used_since {
+                // Ranked again by its latest use: it is not the least
+                // recently used, unless everything else was used since.
+                let rank = Rank {
+                    last_used,
+                    serial: rank.serial,
+                };
+                queue.insert(rank, key);
+            } else {
+                // Removed (or written over) since it was queued.
+                self.forget(&key);
             }
         }
     }
 
-    /// Adds a new entry to the eviction candidates (after its shard's lock
-    /// is released: `make_room` takes the locks the other way round).
-    fn note_unused(&self, key: String, serial: u64) {
+    /// Ranks a new entry in the eviction queue, as never used (after its
+    /// shard's lock is released: `make_room` takes the locks the other way
+    /// round).
+    fn enqueue(&self, key: String, serial: u64) {
         if self.shared.limits.eviction == Eviction::None {
             return;
         }
-        let mut unused = self
-            .shared
-            .unused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Bounded: the oldest candidate is forgotten (its entry stays, as if
-        // used) rather than the ring outgrowing the store.
-        if unused.len() >= self.shared.limits.max_entries {
-            unused.pop_front();
+        let mut queue = self.lock_queue();
+        let rank = Rank {
+            last_used: NEVER,
+            serial,
+        };
+        queue.insert(rank, key);
+        // Once the keys of entries gone outnumber the live ones, drop them
+        // all: the walk costs at most two lookups per key gone since the last.
+        if self.shared.stale.load(Ordering::Relaxed).saturating_mul(2) > queue.len() {
+            queue.retain(|rank, key| {
+                let live = self
+                    .shared
+                    .entries
+                    .get(key.as_str())
+                    .is_some_and(|entry| entry.serial == rank.serial);
+                if !live {
+                    self.forget(key);
+                }
+                live
+            });
         }
-        unused.push_back(Candidate { key, serial });
+    }
+
+    /// Counts the queued key of an entry that leaves the map other than by
+    /// eviction as stale: it counts against the byte budget until the queue
+    /// drops it. Called under the entry's shard lock (see [`Shared::stale`]).
+    fn note_gone(&self, key: &str) {
+        if self.shared.limits.eviction == Eviction::None {
+            return;
+        }
+        self.shared.stale.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stale_bytes
+            .fetch_add(queued_size(key), Ordering::Relaxed);
+    }
+
+    /// Uncounts a stale key the queue dropped.
+    fn forget(&self, key: &str) {
+        self.shared.stale.fetch_sub(1, Ordering::Relaxed);
+        self.shared
+            .stale_bytes
+            .fetch_sub(queued_size(key), Ordering::Relaxed);
     }
 
     /// Applies `change` to the live entry under `key` (none if there is none
@@ -342,7 +539,7 @@ impl MemoryStore {
             };
             reserved = self.make_room(room);
             if reserved.is_none() {
-                // Other tasks' new entries may be on their way into the ring.
+                // Other tasks' new entries may be on their way into the queue.
                 std::thread::yield_now();
             }
         }
@@ -358,9 +555,9 @@ impl MemoryStore {
         reserved: Option<Reservation<'a>>,
     ) -> Result<Attempt<T>, StoreError> {
         let now = Instant::now();
-        // A new entry (or one written over an expired one) becomes an
-        // eviction candidate once its shard's lock is released.
-        let (candidate, result) = match self.shared.entries.entry(key) {
+        // A new entry (or one written over an expired one) is queued for
+        // eviction once its shard's lock is released.
+        let (queued, result) = match self.shared.entries.entry(key) {
             // (A reservation made for this write and not used is dropped,
             // and so given back, on every way out.)
             MapEntry::Occupied(mut occupied) => {
@@ -370,13 +567,14 @@ impl MemoryStore {
                 match what {
                     Change::Keep => {
                         if was_live {
-                            occupied.get().mark_used();
+                            occupied.get().mark_used(self.tick());
                         }
                         (None, result)
                     }
                     Change::Put(value, expires_at) => {
                         let old = entry_size(occupied.key(), &occupied.get().value);
                         let new = entry_size(occupied.key(), &value);
+                        self.fits_at_all(new)?;
                         if new > old {
                             let growth = Room {
                                 entries: 0,
@@ -398,22 +596,28 @@ impl MemoryStore {
                         } else {
                             self.shared.bytes.fetch_sub(old - new, Ordering::Relaxed);
                         }
-                        let entry = occupied.get_mut();
-                        entry.value = value;
-                        entry.expires_at = expires_at;
                         if was_live {
                             // Any write to a live entry is a use.
-                            entry.used.store(true, Ordering::Relaxed);
+                            let entry = occupied.get_mut();
+                            entry.value = value;
+                            entry.expires_at = expires_at;
+                            entry.mark_used(self.tick());
                             (None, result)
                         } else {
-                            // Written over an expired one: a new entry.
-                            let serial = self.shared.next_serial.fetch_add(1, Ordering::Relaxed);
+                            // Written over an expired one: a new entry, and
+                            // the expired one's queued key is stale.
+                            self.note_gone(occupied.key());
+                            let serial = self.new_serial();
+                            let entry = occupied.get_mut();
+                            entry.value = value;
+                            entry.expires_at = expires_at;
                             entry.serial = serial;
-                            entry.used.store(false, Ordering::Relaxed);
+                            *entry.last_used.get_mut() = NEVER;
                             (Some((occupied.key().clone(), serial)), result)
                         }
                     }
                     Change::Remove => {
+                        self.note_gone(occupied.key());
                         let (key, entry) = occupied.remove_entry();
                         self.release(entry_size(&key, &entry.value));
                         (None, result)
@@ -429,6 +633,7 @@ impl MemoryStore {
                     entries: 1,
                     bytes: entry_size(vacant.key(), &value),
                 };
+                self.fits_at_all(room.bytes)?;
                 match reserved
                     .filter(|r| r.is(room))
                     .or_else(|| self.reserve(room))
@@ -442,19 +647,19 @@ impl MemoryStore {
                         });
                     }
                 }
-                let serial = self.shared.next_serial.fetch_add(1, Ordering::Relaxed);
+                let serial = self.new_serial();
                 let key = vacant.key().clone();
                 vacant.insert(Entry {
                     value,
                     expires_at,
                     serial,
-                    used: AtomicBool::new(false),
+                    last_used: AtomicU64::new(NEVER),
                 });
                 (Some((key, serial)), result)
             }
         };
-        if let Some((key, serial)) = candidate {
-            self.note_unused(key, serial);
+        if let Some((key, serial)) = queued {
+            self.enqueue(key, serial);
         }
         Ok(Attempt::Done(result))
     }
@@ -633,6 +838,40 @@ mod tests {
         MemoryStore::new(Limits::default())
     }
 
+    /// Checks a store no task is using: the counts match the map, every live
+    /// entry is queued once (ranked no later than its last use), and every
+    /// other key in the queue is counted as stale.
+    fn check_queue(store: &MemoryStore) {
+        let shared = &store.shared;
+        let queue = store.lock_queue();
+        assert_eq!(store.len(), shared.entries.len());
+        let counted: usize = shared
+            .entries
+            .iter()
+            .map(|item| entry_size(item.key(), &item.value().value))
+            .sum();
+        assert_eq!(store.bytes(), counted);
+        let mut stale = 0;
+        let mut stale_bytes = 0;
+        let mut live = 0;
+        for (rank, key) in queue.iter() {
+            match shared.entries.get(key.as_str()) {
+                Some(entry) if entry.serial == rank.serial => {
+                    assert!(rank.last_used <= entry.last_used.load(Ordering::Relaxed));
+                    live += 1;
+                }
+                _ => {
+                    stale += 1;
+                    stale_bytes += queued_size(key);
+                }
+            }
+        }
+        assert_eq!(live, store.len(), "every entry queued once");
+        assert_eq!(shared.stale.load(Ordering::Relaxed), stale);
+        assert_eq!(shared.stale_bytes.load(Ordering::Relaxed), stale_bytes);
+        assert!(store.bytes() + stale_bytes <= shared.limits.max_bytes);
+    }
+
     #[test]
     fn a_write_on_one_thread_is_read_on_others() {
         let store = store();
@@ -748,29 +987,261 @@ mod tests {
         assert!(store.read("flood0").unwrap().is_none());
     }
 
-    #[tokio::test]
-    async fn a_store_full_of_entries_in_use_refuses_new_ones() {
+    /// Entries used in the order b, n, a (with new entries written between
+    /// the uses, which is what moves the recency clock on a small store).
+    async fn store_of_used_entries(eviction: Eviction) -> MemoryStore {
         let store = MemoryStore::new(Limits {
-            max_entries: 3,
+            max_entries: 4,
+            eviction,
             ..Limits::default()
         });
         for key in ["a", "b"] {
             store.set(key.into(), "v".into(), None).unwrap();
-            store.touch(key, None).unwrap();
         }
+        store.touch("b", None).unwrap();
         // A counter is used by every increment after its first.
         Backend::increment(&store, "n".into(), 1).await.unwrap();
         Backend::increment(&store, "n".into(), 1).await.unwrap();
+        store.set("c".into(), "v".into(), None).unwrap();
+        assert_eq!(store.read("a"), Ok(Some("v".into())));
+        assert_eq!(store.read("c"), Ok(Some("v".into())));
+        store
+    }
+
+    #[tokio::test]
+    async fn a_store_full_of_entries_in_use_evicts_the_least_recently_used_or_without_eviction_refuses()
+     {
+        let strict = store_of_used_entries(Eviction::None).await;
         assert_eq!(
-            store.set("d".into(), "v".into(), None),
+            strict.set("d".into(), "v".into(), None),
             Err(StoreError::Full)
         );
         assert_eq!(
-            Backend::set_if_absent(&store, "d".into(), "v".into(), None).await,
+            Backend::set_if_absent(&strict, "d".into(), "v".into(), None).await,
             Err(StoreError::Full)
         );
+        assert_eq!(strict.len(), 4);
+        assert_eq!(strict.evicted(), 0);
+
+        let store = store_of_used_entries(Eviction::Lru).await;
+        // b was used before n, a and c, though written after a.
+        store.set("d".into(), "v".into(), None).unwrap();
+        assert_eq!(store.read("b"), Ok(None));
+        // d was never used: it goes before any entry in use...
+        assert_eq!(
+            Backend::set_if_absent(&store, "e".into(), "v".into(), None).await,
+            Ok(true)
+        );
+        assert_eq!(store.read("d"), Ok(None));
+        // ...and then n, the least recently used of those left.
+        assert_eq!(store.read("e"), Ok(Some("v".into())));
+        store.set("f".into(), "v".into(), None).unwrap();
+        assert_eq!(store.read("n"), Ok(None));
+        for key in ["a", "c", "e", "f"] {
+            assert_eq!(store.read(key), Ok(Some("v".into())), "{key}");
+        }
+        assert_eq!(store.len(), 4);
+        assert_eq!(store.evicted(), 3);
+        check_queue(&store);
+    }
+
+    #[test]
+    fn a_store_full_of_entries_used_once_takes_a_new_visitor() {
+        // Issue 20: 200 clients create a session and come back once.
+        let store = MemoryStore::new(Limits {
+            max_entries: 200,
+            ..Limits::default()
+        });
+        for i in 0..200 {
+            store.set(format!("flood{i}"), "v".into(), None).unwrap();
+            assert!(store.read(&format!("flood{i}")).unwrap().is_some());
+        }
+        store.set("visitor".into(), "v".into(), None).unwrap();
+        assert_eq!(store.read("visitor"), Ok(Some("v".into())));
+        assert_eq!(store.read("flood0"), Ok(None), "the least recently used");
+        assert_eq!(store.evicted(), 1);
+        check_queue(&store);
+    }
+
+    #[test]
+    fn a_visitor_who_keeps_coming_back_keeps_its_session_through_a_flood_that_uses_its_own() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 200,
+            ..Limits::default()
+        });
+        store.set("visitor".into(), "v".into(), None).unwrap();
+        assert!(store.read("visitor").unwrap().is_some());
+        for i in 0..10_000 {
+            // Every flood write finds room...
+            store.set(format!("flood{i}"), "v".into(), None).unwrap();
+            // ...and its client comes back once.
+            assert!(store.read(&format!("flood{i}")).unwrap().is_some());
+            if i % 50 == 49 {
+                assert_eq!(store.read("visitor"), Ok(Some("v".into())), "after {i}");
+            }
+        }
+        assert_eq!(store.len(), 200);
+        assert_eq!(store.evicted(), 10_001 - 200);
+        // The most recent of the flood are there, the oldest evicted.
+        assert!(store.read("flood9999").unwrap().is_some());
+        assert!(store.read("flood9800").unwrap().is_none());
+        check_queue(&store);
+    }
+
+    #[test]
+    fn concurrent_floods_that_use_their_entries_never_fill_the_store() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 200,
+            ..Limits::default()
+        });
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..3_000 {
+                        let key = format!("{t}:{i}");
+                        store.set(key.clone(), "v".into(), None).unwrap();
+                        store.read(&key).unwrap();
+                        if i % 3 == 0 {
+                            store.remove(&key).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        check_queue(&store);
+        // Every entry not removed is held or was evicted (and some were
+        // evicted before their writer removed them).
+        let held_or_evicted = store.evicted() + store.len() as u64;
+        assert!(held_or_evicted >= 4 * 2_000, "{held_or_evicted}");
+    }
+
+    #[tokio::test]
+    async fn the_eviction_queue_forgets_the_keys_of_entries_gone() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 100,
+            ..Limits::default()
+        });
+        for i in 0..10 {
+            store.set(format!("kept{i}"), "v".into(), None).unwrap();
+        }
+        let bounded = |store: &MemoryStore| {
+            let queued = store.lock_queue().len();
+            assert!(queued <= 2 * (store.len() + 1), "{queued} queued");
+        };
+        for i in 0..10_000 {
+            let key = format!("gone{i}");
+            store.set(key.clone(), "v".into(), None).unwrap();
+            if i % 2 == 0 {
+                store.remove(&key).unwrap();
+            } else {
+                let swapped =
+                    Backend::compare_and_swap(&store, key, Some("v".into()), None, None).await;
+                assert_eq!(swapped, Ok(true));
+            }
+            bounded(&store);
+        }
+        check_queue(&store);
+        // Purged, and written over once expired.
+        for i in 0..50 {
+            let ttl = Some(Duration::from_millis(10));
+            store.set(format!("short{i}"), "v".into(), ttl).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // (The purge thread may have been first.)
+        store.purge_expired();
+        assert_eq!(store.len(), 10);
+        check_queue(&store);
+        for i in 0..50 {
+            let ttl = Some(Duration::from_millis(10));
+            store.set(format!("short{i}"), "v".into(), ttl).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        for i in 0..50 {
+            store.set(format!("short{i}"), "w".into(), None).unwrap();
+            check_queue(&store);
+            bounded(&store);
+        }
+        assert_eq!(store.len(), 60);
+        for i in 0..10 {
+            store.remove(&format!("kept{i}")).unwrap();
+        }
+        check_queue(&store);
+        assert_eq!(store.evicted(), 0);
+    }
+
+    #[test]
+    fn the_keys_of_removed_entries_count_against_the_byte_budget_until_dropped() {
+        let one = entry_size("k000", "value");
+        let store = MemoryStore::new(Limits {
+            max_bytes: one * 10,
+            ..Limits::default()
+        });
+        for i in 0..10 {
+            store.set(format!("k{i:03}"), "value".into(), None).unwrap();
+        }
+        for i in 0..3 {
+            store.remove(&format!("k{i:03}")).unwrap();
+        }
+        assert_eq!(store.bytes(), one * 7);
+        assert_eq!(
+            store.shared.stale_bytes.load(Ordering::Relaxed),
+            3 * queued_size("k000")
+        );
+        check_queue(&store);
+        for i in 10..13 {
+            store.set(format!("k{i:03}"), "value".into(), None).unwrap();
+            check_queue(&store);
+        }
+        // The room came from dropping the removed keys, the oldest in the
+        // queue, not from evicting.
+        assert_eq!(store.len(), 10);
+        assert_eq!(store.evicted(), 0);
+        assert_eq!(store.shared.stale_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_entry_larger_than_the_whole_budget_is_refused_without_evicting() {
+        let one = entry_size("k000", "value");
+        let store = MemoryStore::new(Limits {
+            max_bytes: one * 3,
+            ..Limits::default()
+        });
+        for i in 0..3 {
+            store.set(format!("k{i:03}"), "value".into(), None).unwrap();
+        }
+        let huge = "v".repeat(one * 3);
+        assert_eq!(
+            store.set("k999".into(), huge.clone(), None),
+            Err(StoreError::Full)
+        );
+        assert_eq!(store.set("k000".into(), huge, None), Err(StoreError::Full));
         assert_eq!(store.len(), 3);
         assert_eq!(store.evicted(), 0);
+        assert_eq!(store.read("k000"), Ok(Some("value".into())));
+    }
+
+    #[test]
+    fn reads_never_wait_for_the_eviction_queue() {
+        let store = MemoryStore::new(Limits {
+            max_entries: 1,
+            ..Limits::default()
+        });
+        store.set("a".into(), "v".into(), None).unwrap();
+        let queue = store.lock_queue();
+        let reader = store.clone();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let read = reader.read("a");
+            let touched = reader.touch("a", None);
+            done.send((read, touched)).unwrap();
+        });
+        let answer = finished.recv_timeout(Duration::from_secs(10));
+        drop(queue);
+        assert_eq!(answer, Ok((Ok(Some("v".into())), Ok(true))));
     }
 
     #[test]

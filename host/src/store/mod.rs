@@ -275,10 +275,13 @@ pub struct Limits {
 /// `maxmemory-policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eviction {
-    /// Evict entries nobody used since they were written, oldest first; when
-    /// there are none, refuse the write as `Full`.
-    UnusedFirst,
-    /// Evict nothing: a full store refuses new entries as `Full`.
+    /// `lru` (also spelled `unused-first`, its old name): evict entries
+    /// nobody used since they were written, oldest first, and when there are
+    /// none the least recently used. A write is refused as `Full` only if the
+    /// entry alone is larger than the whole byte budget.
+    Lru,
+    /// `none`: evict nothing; a full store refuses new entries as `Full`
+    /// (Redis's `noeviction`).
     None,
 }
 
@@ -289,7 +292,7 @@ impl Default for Limits {
             max_value_bytes: 1024 * 1024,
             max_entries: 1_000_000,
             max_bytes: 512 * 1024 * 1024,
-            eviction: Eviction::UnusedFirst,
+            eviction: Eviction::Lru,
         }
     }
 }
