@@ -5,6 +5,7 @@
 //! library (`tests/harness`).
 
 mod browser;
+mod containment;
 mod counter_app;
 mod express_session;
 mod faults;
