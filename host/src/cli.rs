@@ -210,8 +210,9 @@ pub struct Cli {
     #[arg(env = "WASMHOST_MAX_RESPONSE", long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub max_response: usize,
 
-    /// Most bytes all request bodies being read, and response bodies of
-    /// 16KiB or more being written, may hold at once; past it 503.
+    /// Most bytes all request bodies being read may hold at once, and as many
+    /// for response bodies of 16KiB or more being written; past it 503 (at
+    /// least --max-body and --max-response).
     #[arg(env = "WASMHOST_MAX_BUFFERED", long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub max_buffered: usize,
 
@@ -328,6 +329,12 @@ impl TryFrom<Cli> for Config {
         {
             return Err(format!(
                 "--admin-listen {admin} is the app's address; give the admin endpoint its own"
+            ));
+        }
+        if cli.max_buffered < cli.max_body.max(cli.max_response) {
+            return Err(format!(
+                "--max-buffered {} is less than --max-body or --max-response: a body that large could never be held",
+                cli.max_buffered
             ));
         }
         let threads = cli.threads.map_or_else(cpus, |n| n.get() as usize);

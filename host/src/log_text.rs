@@ -11,18 +11,19 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
-/// `text` cut to at most `max` bytes (at a character boundary, the cut
-/// marked with `…`) with control characters, line and paragraph separators
-/// and bidirectional overrides written as escapes (`\r`, `\n`, `\t`,
-/// `\u{2028}`); borrowed when nothing needed changing.
+/// `text` with control characters, line and paragraph separators and
+/// bidirectional overrides written as escapes (`\r`, `\n`, `\t`,
+/// `\u{2028}`), cut to at most `max` bytes of that (at a character or
+/// escape boundary, the cut marked with `…`); borrowed when nothing needed
+/// changing. The cut applies to the escaped text, so what is logged stays
+/// within `max` however many escapes the text needs.
 pub fn for_log(text: &str, max: usize) -> Cow<'_, str> {
-    let cut = cut(text, max);
-    let shortened = cut.len() < text.len();
-    if !shortened && !cut.chars().any(needs_escape) {
+    if text.len() <= max && !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(cut.len() + 8);
-    for c in cut.chars() {
+    let mut out = String::with_capacity(text.len().min(max) + 8);
+    for c in text.chars() {
+        let before = out.len();
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
@@ -32,24 +33,13 @@ pub fn for_log(text: &str, max: usize) -> Cow<'_, str> {
             }
             c => out.push(c),
         }
-    }
-    if shortened {
-        out.push('…');
+        if out.len() > max {
+            out.truncate(before);
+            out.push('…');
+            break;
+        }
     }
     Cow::Owned(out)
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a
-/// character boundary.
-pub fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Characters that could end, split or disguise a log line.
@@ -82,6 +72,13 @@ mod tests {
     fn long_text_is_cut_at_a_character_boundary_and_marked() {
         let logged = for_log("ééééé", 5);
         assert_eq!(logged, "éé…");
-        assert_eq!(cut("abc", 10), "abc");
+        assert_eq!(for_log("abc", 3), "abc");
+    }
+
+    #[test]
+    fn escapes_count_against_the_limit() {
+        let escapes = "\u{1b}".repeat(100);
+        let logged = for_log(&escapes, 20);
+        assert_eq!(logged, format!("{}…", "\\u{1b}".repeat(3)));
     }
 }

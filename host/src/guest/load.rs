@@ -26,6 +26,8 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -67,7 +69,7 @@ pub enum LoadError {
     PrecompiledRefused { path: PathBuf },
     #[error("{path} is larger than {limit} bytes, the most an app file may be")]
     TooLarge { path: PathBuf, limit: u64 },
-    #[error("compiling {path} took longer than {} s", .limit.as_secs())]
+    #[error("compiling {path} took longer than {} s (or one that did still runs)", .limit.as_secs())]
     CompileTimeout { path: PathBuf, limit: Duration },
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
@@ -186,17 +188,35 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
+/// Compilations given up on at their deadline whose threads still run.
+static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
 /// Compiles `bytes` on a thread of its own, waiting at most
 /// [`COMPILE_TIMEOUT`]: wasmtime's compiler cannot be stopped, so past the
-/// deadline its thread is left to finish and its result thrown away.
+/// deadline its thread is left to finish and its result thrown away. While
+/// such a thread runs, no other compilation starts, so reloads of a file
+/// that never compiles in time cannot pile up compiler threads.
 fn compile(engine: &Engine, bytes: Vec<u8>, path: &Path) -> Result<Component, LoadError> {
+    if ABANDONED.load(Ordering::Acquire) > 0 {
+        return Err(LoadError::CompileTimeout {
+            path: path.to_owned(),
+            limit: COMPILE_TIMEOUT,
+        });
+    }
     let (done, result) = std::sync::mpsc::sync_channel(1);
+    // Set by whichever of the two ends first: the compiler, or the wait.
+    let ended = Arc::new(AtomicBool::new(false));
+    let compiler_ended = Arc::clone(&ended);
     let engine = engine.clone();
     std::thread::Builder::new()
         .name("wasmhost-compile".to_owned())
         .spawn(move || {
+            let compiled = Component::new(&engine, &bytes);
+            if compiler_ended.swap(true, Ordering::AcqRel) {
+                ABANDONED.fetch_sub(1, Ordering::AcqRel);
+            }
             // The receiver is gone only after a timeout: nothing to report.
-            let _ = done.send(Component::new(&engine, &bytes));
+            let _ = done.send(compiled);
         })
         .map_err(|e| LoadError::Engine(format!("cannot start the compiler thread: {e}")))?;
     match result.recv_timeout(COMPILE_TIMEOUT) {
@@ -204,10 +224,17 @@ fn compile(engine: &Engine, bytes: Vec<u8>, path: &Path) -> Result<Component, Lo
             path: path.to_owned(),
             reason: one_line(&e),
         }),
-        Err(_) => Err(LoadError::CompileTimeout {
-            path: path.to_owned(),
-            limit: COMPILE_TIMEOUT,
-        }),
+        Err(_) => {
+            ABANDONED.fetch_add(1, Ordering::AcqRel);
+            if ended.swap(true, Ordering::AcqRel) {
+                // The compiler ended just now after all.
+                ABANDONED.fetch_sub(1, Ordering::AcqRel);
+            }
+            Err(LoadError::CompileTimeout {
+                path: path.to_owned(),
+                limit: COMPILE_TIMEOUT,
+            })
+        }
     }
 }
 

@@ -228,13 +228,14 @@ impl Line {
         let mut spent = false;
         // Blank lines (a panic message starts with one) say nothing in a log.
         if !text.is_empty() || self.cut > 0 {
+            // Escaped before it is counted: the budget counts what is logged.
+            let text = log_text::for_log(text, self.max_line);
             let mut budget = self.budget();
             let admitted = budget.admit(text.len());
             spent = budget.is_spent();
             if admitted {
                 let task = budget.task;
                 drop(budget);
-                let text = log_text::for_log(text, self.max_line);
                 if self.cut > 0 {
                     tracing::info!(target: "guest", task, stream = self.stream, "{text} [line cut: {} more bytes dropped]", self.cut);
                 } else {

@@ -1,6 +1,6 @@
-//! The process-wide budget of buffered body bytes (`--max-buffered`): what
-//! request bodies being read, and large response bodies still being written
-//! to slow clients, may hold at once.
+//! A process-wide budget of buffered body bytes (`--max-buffered`): what
+//! request bodies being read may hold at once, and (a budget of its own)
+//! large response bodies still being written to slow clients.
 //!
 //! Each body is bounded on its own (`--max-body`, `--max-response`), but a
 //! few hundred clients that send slowly, or read slowly, would each hold one
@@ -57,9 +57,15 @@ impl Held {
             return true;
         };
         let budget = &self.budget;
-        let before = budget.held.fetch_add(more, Ordering::AcqRel);
-        if before.saturating_add(more) > budget.limit {
-            budget.held.fetch_sub(more, Ordering::AcqRel);
+        // Never over the limit, not even for a moment: a body that would fit
+        // is not refused because another one's attempt overshot.
+        let taken = budget
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(more)
+                    .filter(|&total| total <= budget.limit)
+            });
+        if taken.is_err() {
             return false;
         }
         self.bytes = bytes;

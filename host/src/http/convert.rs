@@ -27,15 +27,24 @@ use crate::log_text;
 /// The body type of every response wasmhost sends.
 pub type Body = Full<Bytes>;
 
-/// Most frames (chunks, in practice) one request body may come in: each
+/// Fewest frames (chunks, in practice) a request body may always come in;
+/// a larger `--max-body` allows one per [`BYTES_PER_FRAME`] of it. Each frame
 /// costs a poll and a copy, so a body in one-byte chunks would cost far more
-/// CPU than its size says. Real clients send chunks of kilobytes.
-pub const MAX_BODY_FRAMES: usize = 16 * 1024;
+/// CPU than its size says; real clients send chunks of kilobytes.
+pub const MIN_BODY_FRAMES: usize = 16 * 1024;
+
+/// Bytes of `--max-body` that allow one more frame past [`MIN_BODY_FRAMES`].
+pub const BYTES_PER_FRAME: usize = 64;
+
+/// Most frames a body of at most `max_body` bytes may come in.
+pub fn max_body_frames(max_body: usize) -> usize {
+    (max_body / BYTES_PER_FRAME).max(MIN_BODY_FRAMES)
+}
 
 /// Reads a whole request into the guest's record, with the bytes its body
-/// holds taken from `budget`, or answers it directly: 413 for a body over
-/// `max_body`, 400 for a body that breaks off or comes in more than
-/// [`MAX_BODY_FRAMES`] pieces, 503 when the budget is spent, 408 for one not
+/// holds taken from `budget` as they arrive, or answers it directly: 413
+/// for a body over `max_body`, 400 for a body that breaks off or comes in
+/// more than [`max_body_frames`] pieces, 503 when the budget is spent, 408 for one not
 /// in within `body_timeout` (each with the connection closed when the rest of
 /// the body may still be on its way).
 pub async fn to_guest(
@@ -45,7 +54,7 @@ pub async fn to_guest(
     budget: &Arc<BodyBudget>,
 ) -> Result<(guest::Request, Option<Held>), Response<Body>> {
     let (mut parts, body) = request.into_parts();
-    if let Err(bad) = authority::settle(&mut parts) {
+    if let Err(bad) = authority::check(&mut parts) {
         return Err(closing(StatusCode::BAD_REQUEST, bad.message()));
     }
     let declared = parts
@@ -64,8 +73,7 @@ pub async fn to_guest(
         (None, None)
     } else {
         // Only a request with a body pays for this timer.
-        let declared = declared.map_or(0, |len| len as usize);
-        let read = read_body(body, declared, max_body, budget);
+        let read = read_body(body, max_body, budget);
         match tokio::time::timeout(body_timeout, read).await {
             Ok(Ok((bytes, held))) => (Some(bytes).filter(|bytes| !bytes.is_empty()), Some(held)),
             Ok(Err(refused)) => return Err(refused),
@@ -97,11 +105,11 @@ pub async fn to_guest(
 /// Reads a body into one buffer as it arrives (a frame is never kept as
 /// it came: a chunk's bytes share the read buffer they came in, and a body
 /// of one-byte chunks would keep one such buffer per byte), growing the
-/// buffer only as far as the budget allows. `declared` is the body's
-/// Content-Length (0 if none), at most `max_body` here.
+/// buffer only as bytes come and as far as the budget allows: a declared
+/// length costs nothing until it is sent, so a client must send bytes to
+/// hold any of the budget.
 async fn read_body(
     mut body: Incoming,
-    declared: usize,
     max_body: usize,
     budget: &Arc<BodyBudget>,
 ) -> Result<(Vec<u8>, Held), Response<Body>> {
@@ -111,15 +119,16 @@ async fn read_body(
             .insert(CONNECTION, HeaderValue::from_static("close"));
         busy
     };
-    let mut held = budget.take(declared).ok_or_else(busy)?;
-    let mut bytes: Vec<u8> = Vec::with_capacity(declared);
+    let mut held = budget.take(0).ok_or_else(busy)?;
+    let mut bytes: Vec<u8> = Vec::new();
+    let max_frames = max_body_frames(max_body);
     let mut frames = 0;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return Err(closing(StatusCode::BAD_REQUEST, "request body incomplete"));
         };
         frames += 1;
-        if frames > MAX_BODY_FRAMES {
+        if frames > max_frames {
             return Err(closing(
                 StatusCode::BAD_REQUEST,
                 "request body in too many pieces",

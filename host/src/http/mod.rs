@@ -59,8 +59,8 @@ pub struct HttpLimits {
     pub body_timeout: Duration,
     /// A response the client takes nothing of for this long ends its connection.
     pub write_timeout: Duration,
-    /// Most bytes request bodies being read and large response bodies being
-    /// written may hold together; past it 503.
+    /// Most bytes request bodies being read may hold together, and as many
+    /// for large response bodies being written; past either 503.
     pub max_buffered: usize,
 }
 
@@ -87,7 +87,11 @@ pub struct Edge {
     metrics: Arc<Metrics>,
     limits: HttpLimits,
     access_log: bool,
-    bodies: Arc<BodyBudget>,
+    /// What request bodies being read may hold, and large responses not yet
+    /// written: two budgets, so clients that send slowly cannot make
+    /// answers fail, nor slow readers refuse bodies.
+    requests: Arc<BodyBudget>,
+    responses: Arc<BodyBudget>,
 }
 
 impl Edge {
@@ -102,7 +106,8 @@ impl Edge {
             metrics,
             limits,
             access_log,
-            bodies: BodyBudget::new(limits.max_buffered),
+            requests: BodyBudget::new(limits.max_buffered),
+            responses: BodyBudget::new(limits.max_buffered),
         }
     }
 
@@ -166,12 +171,18 @@ pub async fn answer(
 ) -> Response<Body> {
     let started = access::Started::new(&request, edge.access_log);
     let limits = &edge.limits;
-    let read = convert::to_guest(request, limits.max_body, limits.body_timeout, &edge.bodies);
+    let read = convert::to_guest(
+        request,
+        limits.max_body,
+        limits.body_timeout,
+        &edge.requests,
+    );
     let (response, task, waited) = match read.await {
-        // The request body's bytes stay counted until the call is over.
-        Ok((request, _body)) => {
-            let called = edge.pool.call(home, request).await;
-            let response = respond::respond(called.outcome, limits.max_response, &edge.bodies);
+        // The request body's bytes stay counted until the call is over,
+        // even a call whose client left.
+        Ok((request, body)) => {
+            let called = edge.pool.call(home, request, body).await;
+            let response = respond::respond(called.outcome, limits.max_response, &edge.responses);
             (response, called.task, called.waited)
         }
         Err(answer) => (answer, None, false),

@@ -362,8 +362,13 @@ impl Pool {
     /// Runs `request` on the instance of task `home`, or else on any free
     /// one. Dropped while it waits in line, the request is given up; dropped
     /// once it holds an instance, its call runs to its end (see the module
-    /// documentation).
-    pub async fn call(self: &Arc<Self>, home: usize, request: Request) -> Called {
+    /// documentation), and `hold` with it.
+    pub async fn call<H: Send + 'static>(
+        self: &Arc<Self>,
+        home: usize,
+        request: Request,
+        hold: H,
+    ) -> Called {
         let (permit, waited) = match self.line.admit().await {
             Ok(admitted) => admitted,
             Err(_) => {
@@ -374,10 +379,25 @@ impl Pool {
                 };
             }
         };
-        let lease = self.lease(home, permit);
+        let mut lease = self.lease(home, permit);
         let task = lease.task;
+        // A task whose last replacement failed tries again now (rare: not in
+        // the boxed call, whose size every request pays to move).
+        let instance = match lease.instance.take() {
+            Some(instance) => instance,
+            None => match self.replace(lease.slot(), Replacement::Lost).await {
+                Some(instance) => instance,
+                None => {
+                    return Called {
+                        outcome: Outcome::NoInstance,
+                        task: Some(task),
+                        waited,
+                    };
+                }
+            },
+        };
         let outcome = ToTheEnd {
-            call: Some(Box::pin(Pool::call_leased(lease, request))),
+            call: Some(Box::pin(Pool::call_leased(lease, instance, request, hold))),
         }
         .await;
         Called {
@@ -387,18 +407,19 @@ impl Pool {
         }
     }
 
-    async fn call_leased(mut lease: Lease, request: Request) -> Outcome {
+    /// The call itself, boxed by [`Pool::call`]; `hold` (what the request
+    /// keeps counted, its body's bytes) is dropped when the call ends, even
+    /// one whose client left.
+    async fn call_leased<H: Send + 'static>(
+        mut lease: Lease,
+        mut instance: Instance,
+        request: Request,
+        hold: H,
+    ) -> Outcome {
         let task = lease.task;
         let pool = Arc::clone(&lease.pool);
         let slot = &pool.slots[task];
         let clocks = slot.clocks();
-        let mut instance = match lease.instance.take() {
-            Some(instance) => instance,
-            None => match pool.replace(slot, Replacement::Lost).await {
-                Some(instance) => instance,
-                None => return Outcome::NoInstance,
-            },
-        };
         // A call waiting in the host meets no epoch check; the watchdog
         // wakes `overdue` for it instead. `biased`: the call is polled first,
         // so a call that never waits never polls the other branch.
@@ -433,6 +454,7 @@ impl Pool {
                 (outcome, Some(Replacement::Failed(error)))
             }
         };
+        drop((request, hold));
         if let Some(cause) = cause {
             // The answer goes out now; the lease (and with it the task) is
             // held until the replacement is in.
