@@ -396,8 +396,14 @@ impl Pool {
                 }
             },
         };
+        // Allocated first, then written: the call is built in its box rather
+        // than built on the stack and copied there.
+        let call = Box::write(
+            Box::new_uninit(),
+            Pool::call_leased(lease, instance, request, hold),
+        );
         let outcome = ToTheEnd {
-            call: Some(Box::pin(Pool::call_leased(lease, instance, request, hold))),
+            call: Some(Box::into_pin(call)),
         }
         .await;
         Called {

@@ -79,6 +79,10 @@ const QUEUED_OVERHEAD: usize = 64;
 /// made can be taken by another task's write before this one retries.
 const ROOM_ATTEMPTS: usize = 4;
 
+/// Most entries one write that needs room ranks again by their latest use
+/// before it evicts the next candidate regardless (see `make_room`).
+const MAX_RERANKS: usize = 256;
+
 /// Shards of the map: more shards make each purge step (one shard under its
 /// lock) shorter, and tasks meet on a lock less often.
 const SHARDS: usize = 64;
@@ -422,6 +426,11 @@ impl MemoryStore {
         }
         let now = Instant::now();
         let mut queue = self.lock_queue();
+        // Entries ranked again in this call: past [`MAX_RERANKS`] the next
+        // candidate goes whatever its use, so one write never walks the
+        // whole queue under its lock (a store whose every entry was used
+        // since it filled), at the price of an approximate LRU then.
+        let mut reranked = 0;
         loop {
             if let Some(reservation) = self.reserve(room) {
                 return Some(reservation);
@@ -435,7 +444,7 @@ impl MemoryStore {
                     return false;
                 }
                 let last_used = entry.last_used.load(Ordering::Relaxed);
-                if last_used > rank.last_used && !entry.is_expired(now) {
+                if last_used > rank.last_used && !entry.is_expired(now) && reranked < MAX_RERANKS {
                     used_since = Some(last_used);
                     return false;
                 }
@@ -452,6 +461,7 @@ impl MemoryStore {
                     serial: rank.serial,
                 };
                 queue.insert(rank, key);
+                reranked += 1;
             } else {
                 // Removed (or written over) since it was queued.
                 self.forget(&key);
