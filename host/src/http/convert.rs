@@ -18,9 +18,8 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use wasmhost_wire::{self as wire, Packer};
 
-use super::authority;
+use super::authority::{self, BadHost};
 use super::budget::{BodyBudget, Held};
-use super::respond::plain;
 use crate::guest;
 use crate::log_text;
 
@@ -41,32 +40,54 @@ pub fn max_body_frames(max_body: usize) -> usize {
     (max_body / BYTES_PER_FRAME).max(MIN_BODY_FRAMES)
 }
 
+/// Why a request is answered by the host before it reaches the guest;
+/// `respond::reject` picks what the client sees of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// No `Host`, several, or an invalid one.
+    Host(BadHost),
+    /// A body whose `Content-Length` is over `--max-body`, refused unread.
+    BodyDeclaredTooLarge,
+    /// A body that grew over `--max-body` as it came.
+    BodyTooLarge,
+    /// A body that broke off.
+    BodyIncomplete,
+    /// A body in more than [`max_body_frames`] pieces.
+    BodyInTooManyPieces,
+    /// A body not in within `--body-timeout`.
+    BodyTooSlow,
+    /// A body the budget (`--max-buffered`) cannot hold now.
+    BodyOverBudget,
+}
+
+impl Rejection {
+    /// Whether the rest of the request may still be on its way, so the
+    /// connection cannot carry another request.
+    pub fn closes(self) -> bool {
+        !matches!(self, Rejection::BodyDeclaredTooLarge)
+    }
+}
+
 /// Reads a whole request into the guest's record, with the bytes its body
-/// holds taken from `budget` as they arrive, or answers it directly: 413
-/// for a body over `max_body`, 400 for a body that breaks off or comes in
-/// more than [`max_body_frames`] pieces, 503 when the budget is spent, 408 for one not
-/// in within `body_timeout` (each with the connection closed when the rest of
-/// the body may still be on its way).
+/// holds taken from `budget` as they arrive, or says why it is refused:
+/// its `Host`, a body over `max_body`, one that breaks off or comes in more
+/// than [`max_body_frames`] pieces, one the budget cannot hold, or one not
+/// in within `body_timeout`.
 pub async fn to_guest(
     request: Request<Incoming>,
     max_body: usize,
     body_timeout: Duration,
     budget: &Arc<BodyBudget>,
-) -> Result<(guest::Request, Option<Held>), Response<Body>> {
+) -> Result<(guest::Request, Option<Held>), Rejection> {
     let (mut parts, body) = request.into_parts();
-    if let Err(bad) = authority::check(&mut parts) {
-        return Err(closing(StatusCode::BAD_REQUEST, bad.message()));
-    }
+    authority::check(&mut parts).map_err(Rejection::Host)?;
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_body as u64) {
-        return Err(plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large",
-        ));
+        return Err(Rejection::BodyDeclaredTooLarge);
     }
     // A request without a body (most GETs) passes none: no list to lower.
     let (body, held) = if body.is_end_stream() {
@@ -77,12 +98,7 @@ pub async fn to_guest(
         match tokio::time::timeout(body_timeout, read).await {
             Ok(Ok((bytes, held))) => (Some(bytes).filter(|bytes| !bytes.is_empty()), Some(held)),
             Ok(Err(refused)) => return Err(refused),
-            Err(_) => {
-                return Err(closing(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request body too slow",
-                ));
-            }
+            Err(_) => return Err(Rejection::BodyTooSlow),
         }
     };
 
@@ -112,59 +128,37 @@ async fn read_body(
     mut body: Incoming,
     max_body: usize,
     budget: &Arc<BodyBudget>,
-) -> Result<(Vec<u8>, Held), Response<Body>> {
-    let busy = || {
-        let mut busy = super::respond::busy();
-        busy.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-        busy
-    };
-    let mut held = budget.take(0).ok_or_else(busy)?;
+) -> Result<(Vec<u8>, Held), Rejection> {
+    let mut held = budget.take(0).ok_or(Rejection::BodyOverBudget)?;
     let mut bytes: Vec<u8> = Vec::new();
     let max_frames = max_body_frames(max_body);
     let mut frames = 0;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return Err(closing(StatusCode::BAD_REQUEST, "request body incomplete"));
+            return Err(Rejection::BodyIncomplete);
         };
         frames += 1;
         if frames > max_frames {
-            return Err(closing(
-                StatusCode::BAD_REQUEST,
-                "request body in too many pieces",
-            ));
+            return Err(Rejection::BodyInTooManyPieces);
         }
         let Ok(data) = frame.into_data() else {
             continue; // trailers: not passed on
         };
         let needed = bytes.len().saturating_add(data.len());
         if needed > max_body {
-            return Err(closing(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-            ));
+            return Err(Rejection::BodyTooLarge);
         }
         if needed > bytes.capacity() {
             // Doubling, as Vec would, but held first and never past the limit.
             let capacity = needed.max(bytes.capacity().saturating_mul(2)).min(max_body);
             if !held.grow_to(capacity) {
-                return Err(busy());
+                return Err(Rejection::BodyOverBudget);
             }
             bytes.reserve_exact(capacity - bytes.len());
         }
         bytes.extend_from_slice(&data);
     }
     Ok((bytes, held))
-}
-
-/// A host answer after which the connection is closed: the rest of the
-/// request's body may still be on its way.
-fn closing(status: StatusCode, message: &'static str) -> Response<Body> {
-    let mut response = plain(status, message);
-    response
-        .headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 /// Packs the request target and headers in the wire format

@@ -185,7 +185,7 @@ pub async fn answer(
             let response = respond::respond(called.outcome, limits.max_response, &edge.responses);
             (response, called.task, called.waited)
         }
-        Err(answer) => (answer, None, false),
+        Err(rejection) => (respond::reject(rejection), None, false),
     };
     started.finish(&edge.metrics, &response, task, waited);
     response

@@ -1,16 +1,17 @@
-//! What a client sees of each [`Outcome`]: the one place that picks the
-//! status, the `Retry-After` and the log level of the host's own answers.
+//! What a client sees of each [`Outcome`] and each [`Rejection`]: the one
+//! place that picks the status, the `Retry-After`, whether the connection
+//! closes and the log level of the host's own answers.
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use std::sync::Arc;
 
 use tracing::{debug, warn};
 
 use super::budget::BodyBudget;
-use super::convert::{Body, InvalidResponse, from_guest};
+use super::convert::{Body, InvalidResponse, Rejection, from_guest};
 use crate::pool::Outcome;
 
 /// The response for `outcome`; a guest's response over `max_response` bytes
@@ -36,8 +37,30 @@ pub fn respond(outcome: Outcome, max_response: usize, budget: &Arc<BodyBudget>) 
     }
 }
 
+/// The answer to a request refused before it reached the guest.
+pub fn reject(rejection: Rejection) -> Response<Body> {
+    let mut response = match rejection {
+        Rejection::Host(bad) => plain(StatusCode::BAD_REQUEST, bad.message()),
+        Rejection::BodyDeclaredTooLarge | Rejection::BodyTooLarge => {
+            plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+        }
+        Rejection::BodyIncomplete => plain(StatusCode::BAD_REQUEST, "request body incomplete"),
+        Rejection::BodyInTooManyPieces => {
+            plain(StatusCode::BAD_REQUEST, "request body in too many pieces")
+        }
+        Rejection::BodyTooSlow => plain(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
+        Rejection::BodyOverBudget => busy(),
+    };
+    if rejection.closes() {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// 503 with `Retry-After`: the server is at one of its limits for now.
-pub fn busy() -> Response<Body> {
+fn busy() -> Response<Body> {
     let mut busy = plain(StatusCode::SERVICE_UNAVAILABLE, "server busy, retry later");
     busy.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("1"));

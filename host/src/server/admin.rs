@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::debug;
 
+use crate::http::respond::plain;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::store::SharedStore;
@@ -114,15 +115,15 @@ impl Admin {
 
     async fn answer<B>(&self, request: Request<B>) -> Response<Full<Bytes>> {
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
-            return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
         }
         match request.uri().path() {
             "/metrics" => self.metrics(),
-            "/healthz" => text(StatusCode::OK, "ok\n".into()),
+            "/healthz" => plain(StatusCode::OK, "ok\n"),
             "/readyz" => self.readiness().await,
-            _ => text(
+            _ => plain(
                 StatusCode::NOT_FOUND,
-                "not found: try /metrics, /healthz or /readyz\n".into(),
+                "not found: try /metrics, /healthz or /readyz\n",
             ),
         }
     }
@@ -178,14 +179,4 @@ impl Admin {
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
-}
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
