@@ -271,8 +271,8 @@ pub struct Cli {
     #[arg(env = "WASMHOST_WATCH", long)]
     pub watch: bool,
 
-    /// A line in the log for every answered request (off by default: it
-    /// costs a plain request a tenth more CPU, see BENCHMARKS.md).
+    /// A line in the log for every answered request (off by default: a line
+    /// per request is not free; BENCHMARKS.md says what it costs).
     #[arg(
         env = "WASMHOST_ACCESS_LOG",
         long,

@@ -1,8 +1,8 @@
 //! One task's instance of the guest: a wasmtime `Store` and the app in it,
 //! and the limits that contain a misbehaving guest.
 //!
-//! The instance persists across requests, so a call costs about a microsecond
-//! instead of an instantiation per request. Each call runs under:
+//! The instance persists across requests, so a call costs a call, not an
+//! instantiation per request (BENCHMARKS.md has both). Each call runs under:
 //! - a deadline (`--request-timeout`), enforced through epoch interruption:
 //!   when the watchdog bumps the epoch, [`on_epoch`] lets a young call go
 //!   on, makes a slow one yield its worker thread, and stops an overdue one

@@ -1,5 +1,5 @@
 //! The session store every task shares: the bottom layer, which knows
-//! nothing of guests or HTTP (`docs/architecture.md`, "The store").
+//! nothing of guests or HTTP (`docs/architecture.md`, "Layers").
 //!
 //! One logical map of string keys to string values with optional TTLs. A write
 //! that has returned is visible to every later read on every task; there is no
@@ -10,8 +10,8 @@
 //! Backends sit behind one small trait, [`Backend`], each in its own module
 //! (as Spin's key-value factor has them): [`MemoryStore`], a DashMap shared by
 //! the tasks of one process, and [`RedisStore`], which every host on one Redis
-//! shares. Both pass the same conformance suite (`tests/store.rs` of the
-//! repository).
+//! shares. Both pass the same conformance suite
+//! (`tests/integration/store.rs`).
 
 mod memory;
 mod redis;
