@@ -17,6 +17,7 @@ use crate::config::{Config, ProcessSettings, cpus};
 use crate::env_file;
 use crate::guest::{CallLimits, GuestLogLimits, Precompiled};
 use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
+use crate::log_text;
 use crate::pool::PoolSettings;
 use crate::store::{Eviction, Limits, StoreSettings, StoreUrl};
 
@@ -458,7 +459,10 @@ fn parse_store_url(arg: &str) -> Result<StoreUrl, String> {
         ("memory", _) => Ok(StoreUrl::Memory),
         (url, Some("redis")) => match redis::Client::open(url) {
             Ok(_) => Ok(StoreUrl::Redis(url.to_owned())),
-            Err(error) => Err(format!("invalid Redis URL in --store: {error}").replace('\n', " ")),
+            Err(error) => Err(format!(
+                "invalid Redis URL in --store: {}",
+                log_text::one_line(&error)
+            )),
         },
         (_, Some(scheme @ ("rediss" | "redis+unix" | "unix"))) => Err(format!(
             "--store: `{scheme}://` is not supported; use `redis://host:port[/db]` (no TLS or Unix sockets)"

@@ -9,7 +9,18 @@
 //! the text (the JSON format escapes too, and stays valid JSON).
 
 use std::borrow::Cow;
-use std::fmt::Write;
+use std::fmt::{self, Write};
+
+/// Longest error message [`one_line`] makes.
+pub const MAX_ERROR_LINE: usize = 4096;
+
+/// An error (its whole chain, for `anyhow`'s) as one line a user reads:
+/// line breaks as spaces, then escaped and cut like any text in a log line
+/// (an error may quote a guest's names or a server's reply).
+pub fn one_line(error: &impl fmt::Display) -> String {
+    let text = format!("{error:#}").replace(['\n', '\r'], " ");
+    for_log(&text, MAX_ERROR_LINE).into_owned()
+}
 
 /// `text` with control characters, line and paragraph separators and
 /// bidirectional overrides written as escapes (`\r`, `\n`, `\t`,

@@ -184,7 +184,7 @@ impl Server {
             info!(
                 task,
                 served = stats.served.load(std::sync::atomic::Ordering::Relaxed),
-                restarts = stats.replaced.load(std::sync::atomic::Ordering::Relaxed),
+                replaced = stats.replaced.load(std::sync::atomic::Ordering::Relaxed),
                 "task stopped"
             );
         }

@@ -54,7 +54,7 @@ fn a_trap_answers_500_without_guest_internals_and_replaces_the_instance() {
             "{route}: the next request runs on a fresh instance"
         );
     }
-    host.assert_logged("restarts=2", Duration::from_secs(5));
+    host.assert_logged("replaced=2", Duration::from_secs(5));
     let log = host.log();
     let unreachable = log
         .lines()

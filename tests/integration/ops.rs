@@ -547,6 +547,8 @@ fn a_precompiled_file_named_wasm_is_refused_without_allow_precompiled() {
     let app = dir.path().join("app.wasm");
     std::fs::copy(guest("test-app"), &app).unwrap();
     let host = Host::start(&app, &["--tasks", "1", "--watch"]);
+    // The watcher has taken its first look at the file.
+    host.assert_logged("watching", Duration::from_secs(10));
     let next = dir.path().join("next.wasm");
     std::fs::copy(&cwasm, &next).unwrap();
     std::fs::rename(&next, &app).unwrap();

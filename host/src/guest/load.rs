@@ -35,7 +35,7 @@ use wasmtime::{Cache, Config, Engine};
 
 use super::bindings::{App, AppPre};
 use super::state::TaskState;
-use crate::log_text;
+use crate::log_text::one_line;
 
 /// Why a file cannot be run as a wasmhost app.
 #[derive(Debug, thiserror::Error)]
@@ -337,10 +337,4 @@ fn engine_config(cache: bool) -> Config {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     config
-}
-
-/// An error chain on one line, for messages a user reads (escaped: it may
-/// quote the file's own names).
-fn one_line(error: &wasmtime::Error) -> String {
-    log_text::for_log(&format!("{error:#}").replace('\n', " "), 4096).into_owned()
 }

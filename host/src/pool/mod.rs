@@ -48,9 +48,6 @@ use crate::guest::{
 use crate::log_text;
 use crate::metrics::Metrics;
 
-/// Longest error text (a trap's, a failed start-up's) a log line shows.
-const MAX_LOGGED_ERROR: usize = 2048;
-
 /// How the pool is sized and how long requests may wait for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
@@ -334,7 +331,7 @@ impl Pool {
             clocks.stop(id as usize);
             let instance = instance.map_err(|e| StartError::Instance {
                 task: id as usize,
-                reason: log_text::for_log(&format!("{e:#}"), MAX_LOGGED_ERROR).into_owned(),
+                reason: log_text::one_line(&e),
             })?;
             slots.push(Slot {
                 context,
@@ -529,33 +526,22 @@ impl Pool {
         let started = Instant::now();
         // A trap's message and a start-up error name the guest's functions:
         // the guest's text, escaped before it reaches the log.
-        let why = log_text::for_log(&cause.to_string(), MAX_LOGGED_ERROR).into_owned();
+        let why = log_text::one_line(&cause);
         match instantiate(guest, &slot.context).await {
             Ok(instance) => {
                 let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 if cause.is_routine() {
-                    info!(
-                        task = id,
-                        restarts = replaced,
-                        took_us,
-                        "instance replaced: {why}"
-                    );
+                    info!(task = id, replaced, took_us, "instance replaced: {why}");
                 } else {
-                    warn!(
-                        task = id,
-                        restarts = replaced,
-                        took_us,
-                        "instance replaced: {why}"
-                    );
+                    warn!(task = id, replaced, took_us, "instance replaced: {why}");
                 }
                 Ok(instance)
             }
             Err(e) => {
-                let error = log_text::for_log(&format!("{e:#}"), MAX_LOGGED_ERROR).into_owned();
+                let error = log_text::one_line(&e);
                 error!(
                     task = id,
-                    restarts = replaced,
-                    "cannot replace the instance ({why}): {error}"
+                    replaced, "cannot replace the instance ({why}): {error}"
                 );
                 Err(e)
             }
@@ -573,7 +559,7 @@ impl Pool {
         let first = self
             .replace_from(&guest, lease.slot(), Replacement::Reloaded(version))
             .await
-            .map_err(|e| log_text::for_log(&format!("{e:#}"), MAX_LOGGED_ERROR).into_owned())?;
+            .map_err(|e| log_text::one_line(&e))?;
         *self.guest.write().unwrap_or_else(PoisonError::into_inner) = guest;
         self.version.store(version, Ordering::Release);
         lease.instance = Some(first);

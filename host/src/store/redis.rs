@@ -22,6 +22,7 @@ use ::redis::{
 };
 
 use super::{Backend, LONGEST_TTL, Limits, StoreError};
+use crate::log_text::one_line;
 
 /// `store-touch` with no TTL: PERSIST answers 0 both for a missing key and
 /// for a key that had no TTL, but touch must tell only the first apart.
@@ -233,11 +234,6 @@ fn increment_error(error: &RedisError, effect: Effect) -> StoreError {
         }
         _ => store_error(error, effect),
     }
-}
-
-/// An error's text on one line (Redis errors may carry several).
-fn one_line(error: &impl std::fmt::Display) -> String {
-    error.to_string().replace(['\n', '\r'], " ")
 }
 
 /// A TTL as Redis's PX takes it: whole milliseconds, at least 1 (Redis refuses
