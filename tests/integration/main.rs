@@ -7,6 +7,7 @@
 mod browser;
 mod containment;
 mod counter_app;
+mod docs;
 mod express_session;
 mod faults;
 mod host;
