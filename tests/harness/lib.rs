@@ -352,3 +352,14 @@ pub fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
         started.elapsed(),
     )
 }
+
+/// Resident memory of process `pid`, in bytes.
+pub fn rss_bytes(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let kib: usize = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib * 1024
+}

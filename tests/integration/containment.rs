@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmhost_tests::{
-    Host, admin_get, connect, get_text, guest, http, metric, read_response, session_cookie,
-    start_with_admin,
+    Host, admin_get, connect, get_text, guest, http, metric, read_response, rss_bytes,
+    session_cookie, start_with_admin,
 };
 
 fn test_host(args: &[&str]) -> Host {
@@ -22,17 +22,11 @@ fn get(host: &Host, path: &str) -> (u16, String) {
 }
 
 /// The server's resident memory, in bytes.
-fn rss(host: &Host) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", host.pid())).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib * 1024
+fn rss(host: &Host) -> usize {
+    rss_bytes(host.pid())
 }
 
-const MIB: u64 = 1024 * 1024;
+const MIB: usize = 1024 * 1024;
 
 /// What every attack leaves: a host that serves, and no panic of its own.
 fn assert_serves_on(host: &Host) {

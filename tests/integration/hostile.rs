@@ -9,7 +9,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmhost_tests::{Host, guest, http, read_response, read_until_closed, wasmhost_bin};
+use wasmhost_tests::{
+    Host, guest, http, read_response, read_until_closed, rss_bytes, wasmhost_bin,
+};
 
 fn test_host(args: &[&str]) -> Host {
     Host::start(&guest("test-app"), args)
@@ -365,17 +367,6 @@ fn a_flood_of_new_sessions_does_not_lock_out_visitors_or_their_sessions() {
     assert_eq!(late.status(), 200);
     assert!(late.headers().get("set-cookie").is_some());
     assert_contained(&host);
-}
-
-/// Resident memory of process `pid`, in bytes.
-fn rss_bytes(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: usize = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib * 1024
 }
 
 #[test]

@@ -452,22 +452,28 @@ fn sighup_reloads_the_app() {
     }
 }
 
+/// `wasmhost compile APP -o OUTPUT`, which must succeed; its output.
+fn compile(app: &Path, output: &Path) -> std::process::Output {
+    let compiled = Command::new(wasmhost_bin())
+        .arg("compile")
+        .arg(app)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .unwrap();
+    assert!(
+        compiled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    compiled
+}
+
 #[test]
 fn a_precompiled_app_is_served_and_one_from_another_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("app.cwasm");
-    let output = Command::new(wasmhost_bin())
-        .arg("compile")
-        .arg(guest("guest-app"))
-        .arg("-o")
-        .arg(&cwasm)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = compile(&guest("guest-app"), &cwasm);
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("--allow-precompiled"),
         "compile says how to serve its output"
@@ -519,14 +525,7 @@ fn a_precompiled_app_is_served_and_one_from_another_version_is_refused() {
 fn a_precompiled_file_named_wasm_is_refused_without_allow_precompiled() {
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("x.cwasm");
-    let output = Command::new(wasmhost_bin())
-        .arg("compile")
-        .arg(guest("test-app"))
-        .arg("-o")
-        .arg(&cwasm)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    compile(&guest("test-app"), &cwasm);
     let innocent = dir.path().join("innocent.wasm");
     std::fs::copy(&cwasm, &innocent).unwrap();
     let output = Command::new(wasmhost_bin())
