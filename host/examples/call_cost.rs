@@ -10,7 +10,7 @@ use wasmhost::__internals::{
     AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Metrics,
     Precompiled, Request, TaskContext, engine,
 };
-use wasmhost::store::{Limits, MemoryStore};
+use wasmhost::store::{Limits, MemoryStore, PrefixedStore};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -31,8 +31,7 @@ fn main() -> anyhow::Result<()> {
             count: 1,
             app: Arc::new(AppContext {
                 env: Vec::new(),
-                store,
-                store_prefix: Arc::from(""),
+                store: PrefixedStore::new(store, ""),
                 limits,
                 metrics,
             }),

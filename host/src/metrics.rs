@@ -280,13 +280,18 @@ impl Metrics {
         self.reloads.get_or_create(&ResultLabels { result }).inc();
     }
 
-    /// The counters of every kind of store call on `backend`.
-    pub fn store_ops(&self, backend: &'static str) -> StoreOps {
+    /// The counters of every kind of store call on `backend`, by result:
+    /// `results` names them (the store's own list, see
+    /// `StoreError::RESULTS`), and a call is counted by its index there.
+    pub fn store_ops(&self, backend: &'static str, results: &'static [&'static str]) -> StoreOps {
         let op = |operation| StoreOpCounter {
             family: self.store_ops.clone(),
             backend,
             operation,
-            results: Default::default(),
+            results: results
+                .iter()
+                .map(|&label| (label, OnceLock::new()))
+                .collect(),
         };
         StoreOps {
             read: op("read"),
@@ -325,48 +330,24 @@ pub struct StoreOpCounter {
     family: Family<StoreLabels, Counter>,
     backend: &'static str,
     operation: &'static str,
-    results: [OnceLock<Counter>; StoreResult::COUNT],
-}
-
-/// How a store call ended, as its metric counts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreResult {
-    Ok,
-    KeyTooLarge,
-    ValueTooLarge,
-    Full,
-    Unavailable,
-    NotAnInteger,
-    NotUtf8,
-}
-
-impl StoreResult {
-    /// How many results there are.
-    const COUNT: usize = 7;
-
-    fn label(self) -> &'static str {
-        match self {
-            StoreResult::Ok => "ok",
-            StoreResult::KeyTooLarge => "key_too_large",
-            StoreResult::ValueTooLarge => "value_too_large",
-            StoreResult::Full => "full",
-            StoreResult::Unavailable => "unavailable",
-            StoreResult::NotAnInteger => "not_an_integer",
-            StoreResult::NotUtf8 => "not_utf8",
-        }
-    }
+    /// Each result's label, and its counter once made.
+    results: Box<[(&'static str, OnceLock<Counter>)]>,
 }
 
 impl StoreOpCounter {
-    /// Counts one call that ended in `result`.
-    pub fn count(&self, result: StoreResult) {
-        self.results[result as usize]
+    /// Counts one call that ended in the result at `index` of the labels
+    /// the counters were made with (an index past them is not counted).
+    pub fn count(&self, index: usize) {
+        let Some((label, counter)) = self.results.get(index) else {
+            return;
+        };
+        counter
             .get_or_init(|| {
                 self.family
                     .get_or_create(&StoreLabels {
                         backend: self.backend,
                         operation: self.operation,
-                        result: result.label(),
+                        result: label,
                     })
                     .clone()
             })
@@ -433,10 +414,10 @@ mod tests {
     #[test]
     fn store_calls_are_counted_by_backend_operation_and_result() {
         let metrics = Metrics::new(1);
-        let read = metrics.store_ops("memory").read;
-        read.count(StoreResult::Ok);
-        read.count(StoreResult::Ok);
-        read.count(StoreResult::Unavailable);
+        let read = metrics.store_ops("memory", &["ok", "unavailable"]).read;
+        read.count(0);
+        read.count(0);
+        read.count(1);
         let text = metrics.encode();
         assert!(
             text.contains(r#"wasmhost_store_operations_total{backend="memory",operation="read",result="ok"} 2"#),

@@ -80,14 +80,14 @@ impl Server {
         let engine = guest::engine(config.process.cache)?;
         let precompiled = config.process.precompiled;
         let guest = GuestApp::load(&engine, &config.app, 1, precompiled)?;
-        let store = store::open(&config.store).await?;
+        let app_store = store::open(&config.store).await?;
+        let store = app_store.backend().clone();
         let metrics = Arc::new(Metrics::new(config.pool.tasks.max(1)));
         let app = AppContext {
             env: config.env.clone(),
-            store: store.clone(),
-            store_prefix: Arc::from(config.store.prefix.as_str()),
             limits: config.call,
             metrics: guest::GuestMetrics::new(&metrics, &store),
+            store: app_store,
         };
         let stop = CancellationToken::new();
         let pool = Pool::start(

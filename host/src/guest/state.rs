@@ -11,7 +11,7 @@ use super::limiter::MemoryLimiter;
 use super::limits::CallLimits;
 use super::log::{Budget, GuestLog};
 use crate::metrics::{Metrics, StoreOps};
-use crate::store::SharedStore;
+use crate::store::{PrefixedStore, SharedStore, StoreError};
 
 /// Most WASI resources (streams, pollables...) an instance may hold at once;
 /// a guest that leaks handles gets an error from WASI, then a trap, instead
@@ -27,9 +27,8 @@ pub const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
 pub struct AppContext {
     /// Environment variables the guest sees (`--env`, `--env-file`).
     pub env: Vec<(String, String)>,
-    pub store: SharedStore,
-    /// Put in front of every store key the guest uses (`--store-prefix`).
-    pub store_prefix: Arc<str>,
+    /// The shared store as the app sees it: under `--store-prefix`.
+    pub store: PrefixedStore,
     pub limits: CallLimits,
     pub metrics: GuestMetrics,
 }
@@ -46,7 +45,7 @@ impl GuestMetrics {
     /// The guest's handles into `metrics`, for calls to `store`.
     pub fn new(metrics: &Metrics, store: &SharedStore) -> Self {
         GuestMetrics {
-            store: metrics.store_ops(store.backend()),
+            store: metrics.store_ops(store.backend(), &StoreError::RESULTS),
             log_dropped: metrics.guest_log_dropped.clone(),
         }
     }

@@ -14,6 +14,7 @@
 //! (`tests/integration/store.rs`).
 
 mod memory;
+mod prefixed;
 mod redis;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use self::redis::{ConnectError, RedisStore};
 pub use memory::MemoryStore;
+pub use prefixed::PrefixedStore;
 
 /// TTLs longer than this (about 100 years) are treated as none by every
 /// backend: Redis refuses expiry times past what it can represent, and no
@@ -234,9 +236,10 @@ impl Default for StoreSettings {
     }
 }
 
-/// Opens the store `settings` names: a memory store (which purges its
-/// expired entries on a thread of its own), or a connection to Redis.
-pub async fn open(settings: &StoreSettings) -> Result<SharedStore, ConnectError> {
+/// Opens the store `settings` names, a memory store (which purges its
+/// expired entries on a thread of its own) or a connection to Redis, as the
+/// app sees it: under `--store-prefix`.
+pub async fn open(settings: &StoreSettings) -> Result<PrefixedStore, ConnectError> {
     let limits = Limits {
         // The backend sees keys with the prefix in front.
         max_key_bytes: settings
@@ -245,14 +248,15 @@ pub async fn open(settings: &StoreSettings) -> Result<SharedStore, ConnectError>
             .saturating_add(settings.prefix.len()),
         ..settings.limits
     };
-    Ok(match &settings.url {
+    let backend = match &settings.url {
         StoreUrl::Memory => MemoryStore::new(limits).into(),
         StoreUrl::Redis(url) => {
             let store = RedisStore::connect(url, limits, settings.timeout).await?;
             tracing::info!("session store: Redis at {}", store.address());
             store.into()
         }
-    })
+    };
+    Ok(PrefixedStore::new(backend, &settings.prefix))
 }
 
 /// Size limits of a store, with safe defaults.
@@ -314,6 +318,33 @@ pub enum StoreError {
     NotUtf8,
 }
 
+impl StoreError {
+    /// How a store call can end, as a metric labels it: `ok`, then each
+    /// error, in the order [`StoreError::result_index`] counts them.
+    pub const RESULTS: [&'static str; 7] = [
+        "ok",
+        "key_too_large",
+        "value_too_large",
+        "full",
+        "unavailable",
+        "not_an_integer",
+        "not_utf8",
+    ];
+
+    /// The index in [`StoreError::RESULTS`] of a call's `result`.
+    pub fn result_index<T>(result: &Result<T, StoreError>) -> usize {
+        match result {
+            Ok(_) => 0,
+            Err(StoreError::KeyTooLarge { .. }) => 1,
+            Err(StoreError::ValueTooLarge { .. }) => 2,
+            Err(StoreError::Full) => 3,
+            Err(StoreError::Unavailable(_)) => 4,
+            Err(StoreError::NotAnInteger) => 5,
+            Err(StoreError::NotUtf8) => 6,
+        }
+    }
+}
+
 impl Limits {
     /// Checks a key against the limit.
     pub fn check_key(&self, key: &str) -> Result<(), StoreError> {
@@ -342,5 +373,32 @@ impl Limits {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_result_has_its_own_label() {
+        let label =
+            |result: Result<(), StoreError>| StoreError::RESULTS[StoreError::result_index(&result)];
+        assert_eq!(label(Ok(())), "ok");
+        assert_eq!(
+            label(Err(StoreError::KeyTooLarge { limit: 1 })),
+            "key_too_large"
+        );
+        assert_eq!(
+            label(Err(StoreError::ValueTooLarge { limit: 1 })),
+            "value_too_large"
+        );
+        assert_eq!(label(Err(StoreError::Full)), "full");
+        assert_eq!(
+            label(Err(StoreError::Unavailable(String::new()))),
+            "unavailable"
+        );
+        assert_eq!(label(Err(StoreError::NotAnInteger)), "not_an_integer");
+        assert_eq!(label(Err(StoreError::NotUtf8)), "not_utf8");
     }
 }

@@ -1,29 +1,17 @@
-//! `wasmhost:app/store`: the shared store, with `--store-prefix` put in front
-//! of every key by the host, so an app reaches only its own keys on a shared
-//! Redis whatever it asks for.
+//! `wasmhost:app/store`: the shared store, forwarded. The store is the app's
+//! view of it (`store::PrefixedStore`: keys under `--store-prefix`, limits
+//! without it); here each call is only counted and its error converted.
 
 use std::time::Duration;
 
 use crate::guest::bindings::wasmhost::app::store;
 use crate::guest::state::TaskState;
-use crate::metrics::{StoreOpCounter, StoreOps, StoreResult};
-use crate::store::{Backend, SharedStore, StoreError};
+use crate::metrics::{StoreOpCounter, StoreOps};
+use crate::store::{Backend, PrefixedStore, StoreError};
 
 impl TaskState {
-    fn store(&self) -> &SharedStore {
+    fn store(&self) -> &PrefixedStore {
         &self.context.app.store
-    }
-
-    /// The store key for the guest's `key`.
-    fn key(&self, key: String) -> String {
-        let prefix = &self.context.app.store_prefix;
-        if prefix.is_empty() {
-            return key;
-        }
-        let mut prefixed = String::with_capacity(prefix.len() + key.len());
-        prefixed.push_str(prefix);
-        prefixed.push_str(&key);
-        prefixed
     }
 
     fn ops(&self) -> &StoreOps {
@@ -37,28 +25,8 @@ impl TaskState {
         counter: fn(&StoreOps) -> &StoreOpCounter,
         result: Result<T, StoreError>,
     ) -> Result<T, store::StoreError> {
-        counter(self.ops()).count(match &result {
-            Ok(_) => StoreResult::Ok,
-            Err(StoreError::KeyTooLarge { .. }) => StoreResult::KeyTooLarge,
-            Err(StoreError::ValueTooLarge { .. }) => StoreResult::ValueTooLarge,
-            Err(StoreError::Full) => StoreResult::Full,
-            Err(StoreError::Unavailable(_)) => StoreResult::Unavailable,
-            Err(StoreError::NotAnInteger) => StoreResult::NotAnInteger,
-            Err(StoreError::NotUtf8) => StoreResult::NotUtf8,
-        });
-        result.map_err(|e| self.error(e))
-    }
-
-    /// A store error as the guest should see it: a key limit without the
-    /// prefix the guest does not know of.
-    fn error(&self, error: StoreError) -> store::StoreError {
-        match error {
-            StoreError::KeyTooLarge { limit } => StoreError::KeyTooLarge {
-                limit: limit.saturating_sub(self.context.app.store_prefix.len()),
-            },
-            other => other,
-        }
-        .into()
+        counter(self.ops()).count(StoreError::result_index(&result));
+        result.map_err(store::StoreError::from)
     }
 }
 
@@ -68,7 +36,7 @@ fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {
 
 impl store::Host for TaskState {
     async fn store_read(&mut self, key: String) -> Result<Option<String>, store::StoreError> {
-        let result = self.store().read(&self.key(key)).await;
+        let result = self.store().read(&key).await;
         self.finish(|ops| &ops.read, result)
     }
 
@@ -78,12 +46,12 @@ impl store::Host for TaskState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<(), store::StoreError> {
-        let result = self.store().set(self.key(key), value, ttl(ttl_ms)).await;
+        let result = self.store().set(key, value, ttl(ttl_ms)).await;
         self.finish(|ops| &ops.set, result)
     }
 
     async fn store_remove(&mut self, key: String) -> Result<(), store::StoreError> {
-        let result = self.store().remove(&self.key(key)).await;
+        let result = self.store().remove(&key).await;
         self.finish(|ops| &ops.remove, result)
     }
 
@@ -92,7 +60,7 @@ impl store::Host for TaskState {
         key: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        let result = self.store().touch(&self.key(key), ttl(ttl_ms)).await;
+        let result = self.store().touch(&key, ttl(ttl_ms)).await;
         self.finish(|ops| &ops.touch, result)
     }
 
@@ -102,10 +70,7 @@ impl store::Host for TaskState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, store::StoreError> {
-        let result = self
-            .store()
-            .set_if_absent(self.key(key), value, ttl(ttl_ms))
-            .await;
+        let result = self.store().set_if_absent(key, value, ttl(ttl_ms)).await;
         self.finish(|ops| &ops.set_if_absent, result)
     }
 
@@ -118,13 +83,13 @@ impl store::Host for TaskState {
     ) -> Result<bool, store::StoreError> {
         let result = self
             .store()
-            .compare_and_swap(self.key(key), expected, new, ttl(ttl_ms))
+            .compare_and_swap(key, expected, new, ttl(ttl_ms))
             .await;
         self.finish(|ops| &ops.compare_and_swap, result)
     }
 
     async fn store_increment(&mut self, key: String, delta: i64) -> Result<i64, store::StoreError> {
-        let result = self.store().increment(self.key(key), delta).await;
+        let result = self.store().increment(key, delta).await;
         self.finish(|ops| &ops.increment, result)
     }
 }
