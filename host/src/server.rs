@@ -18,6 +18,7 @@
 //! swaps the app without dropping a request (the binary calls it on SIGHUP;
 //! `--watch` calls it when the file changes).
 
+mod accept;
 mod admin;
 mod reload;
 
@@ -26,12 +27,12 @@ pub use reload::{ReloadError, Reloader};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -41,12 +42,6 @@ use crate::http::{self, Edge, HttpLimits};
 use crate::metrics::Metrics;
 use crate::pool::{self, Pool};
 use crate::store::{self, ConnectError, SharedStore};
-
-/// Pause after a failed accept (e.g. out of file descriptors) before retrying.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// Least time between two log lines about failed accepts.
-const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a server could not start; each says what is wrong in one line.
 #[derive(Debug, thiserror::Error)]
@@ -147,27 +142,13 @@ impl Server {
         }
         let http = http::builder(&self.http);
         let connections = GracefulShutdown::new();
-        // One permit per connection that may be open: past the limit, clients
-        // wait in the kernel's accept queue and the server stays reachable.
-        let open_slots = Arc::new(Semaphore::new(self.http.max_connections));
-        let mut accept_errors = AcceptErrors::default();
-        tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                accepted = accept(&listener, &open_slots) => accepted,
-                () = &mut shutdown => break,
-            };
-            match accepted {
-                Ok((stream, open_slot)) => {
-                    self.spawn_connection(stream, open_slot, &http, &connections)
-                }
-                Err(e) => {
-                    // Out of file descriptors, say: back off rather than spin.
-                    accept_errors.note(&e);
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            }
-        }
+        accept::accept_until(
+            &listener,
+            self.http.max_connections,
+            shutdown,
+            |stream, slot| self.spawn_connection(stream, slot, &http, &connections),
+        )
+        .await;
 
         // Stop accepting, then let in-flight requests finish.
         drop(listener);
@@ -215,41 +196,5 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.cancel();
-    }
-}
-
-/// Waits for room for one more connection, then accepts one.
-async fn accept(
-    listener: &TcpListener,
-    open_slots: &Arc<Semaphore>,
-) -> std::io::Result<(TcpStream, OwnedSemaphorePermit)> {
-    let slot = Arc::clone(open_slots)
-        .acquire_owned()
-        .await
-        .map_err(|_| std::io::Error::other("the connection limit was closed"))?;
-    let (stream, _peer) = listener.accept().await?;
-    Ok((stream, slot))
-}
-
-/// Failed accepts, logged at most once per [`ACCEPT_ERROR_LOG_INTERVAL`] with
-/// how many there were, so a host out of file descriptors does not flood its log.
-#[derive(Default)]
-struct AcceptErrors {
-    last_logged: Option<Instant>,
-    unlogged: u64,
-}
-
-impl AcceptErrors {
-    fn note(&mut self, error: &std::io::Error) {
-        self.unlogged += 1;
-        let now = Instant::now();
-        if self
-            .last_logged
-            .is_none_or(|at| now.duration_since(at) >= ACCEPT_ERROR_LOG_INTERVAL)
-        {
-            warn!(failures = self.unlogged, "accept failed: {error}");
-            self.last_logged = Some(now);
-            self.unlogged = 0;
-        }
     }
 }

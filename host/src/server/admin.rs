@@ -27,7 +27,6 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tracing::debug;
 
 use crate::http::respond::plain;
@@ -70,30 +69,11 @@ impl Admin {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let open_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .keep_alive(false);
-        tokio::pin!(shutdown);
-        loop {
-            let slot = tokio::select! {
-                slot = Arc::clone(&open_slots).acquire_owned() => slot,
-                () = &mut shutdown => return Ok(()),
-            };
-            let Ok(slot) = slot else { return Ok(()) };
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = &mut shutdown => return Ok(()),
-            };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    debug!("admin accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+        super::accept::accept_until(&listener, MAX_CONNECTIONS, shutdown, |stream, slot| {
             let admin = self.clone();
             let connection = http.serve_connection(
                 TokioIo::new(stream),
@@ -110,7 +90,9 @@ impl Admin {
                 }
                 drop(slot);
             });
-        }
+        })
+        .await;
+        Ok(())
     }
 
     async fn answer<B>(&self, request: Request<B>) -> Response<Full<Bytes>> {
