@@ -173,6 +173,16 @@ impl Host {
         self.server.url(path)
     }
 
+    /// `wasmhost` serving the test app (`tests/fixtures/test-app`) with `args`.
+    pub fn test_app(args: &[&str]) -> Host {
+        Host::start(&guest("test-app"), args)
+    }
+
+    /// Status and body of `GET path` on a new connection.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        get_text(&http(), &self.url(path), None)
+    }
+
     /// Everything the host has logged so far.
     pub fn log(&self) -> String {
         self.server.log()
@@ -362,4 +372,14 @@ pub fn rss_bytes(pid: u32) -> usize {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status");
     kib * 1024
+}
+
+/// cookie-signature's signature of `id` under `secret` (base64 of
+/// HMAC-SHA256 without padding), computed with ring: an HMAC implementation
+/// independent of the SDK's and of the Node app's.
+pub fn express_signature(secret: &str, id: &str) -> String {
+    use base64::Engine as _;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .encode(ring::hmac::sign(&key, id.as_bytes()).as_ref())
 }

@@ -9,17 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmhost_tests::{
-    Host, admin_get, connect, get_text, guest, http, metric, read_response, rss_bytes,
-    session_cookie, start_with_admin,
+    Host, admin_get, connect, guest, http, metric, read_response, rss_bytes, session_cookie,
+    start_with_admin,
 };
-
-fn test_host(args: &[&str]) -> Host {
-    Host::start(&guest("test-app"), args)
-}
-
-fn get(host: &Host, path: &str) -> (u16, String) {
-    get_text(&http(), &host.url(path), None)
-}
 
 /// The server's resident memory, in bytes.
 fn rss(host: &Host) -> usize {
@@ -30,7 +22,7 @@ const MIB: usize = 1024 * 1024;
 
 /// What every attack leaves: a host that serves, and no panic of its own.
 fn assert_serves_on(host: &Host) {
-    assert_eq!(get(host, "/task").0, 200, "the host serves on");
+    assert_eq!(host.get("/task").0, 200, "the host serves on");
     let log = host.log();
     let panic = log
         .lines()
@@ -50,7 +42,7 @@ fn reset(stream: TcpStream) {
 
 #[test]
 fn a_body_in_one_byte_chunks_is_cut_off_and_memory_stays_flat() {
-    let host = test_host(&["--tasks", "2"]);
+    let host = Host::test_app(&["--tasks", "2"]);
     let before = rss(&host);
     let clients: Vec<_> = (0..8)
         .map(|_| {
@@ -99,7 +91,7 @@ fn a_body_in_one_byte_chunks_is_cut_off_and_memory_stays_flat() {
 
 #[test]
 fn stalled_bodies_hold_no_more_than_max_buffered() {
-    let host = test_host(&[
+    let host = Host::test_app(&[
         "--tasks",
         "1",
         "--max-buffered",
@@ -136,7 +128,7 @@ fn stalled_bodies_hold_no_more_than_max_buffered() {
     assert_eq!(stalled.len(), 8, "8 MiB of budget holds 8 bodies of 1 MiB");
     assert_eq!(refused, 32);
     // The server answers while the budget is spent.
-    assert_eq!(get(&host, "/task").0, 200);
+    assert_eq!(host.get("/task").0, 200);
     std::thread::sleep(Duration::from_millis(200));
     let grown = rss(&host).saturating_sub(before);
     assert!(grown < 24 * MIB, "RSS grew by {} MiB", grown / MIB);
@@ -153,13 +145,13 @@ fn an_env_file_is_read_literally() {
         "LEAK=${HOME}\nPASS=pa$$w0rd$x-tail\nQUOTED=\"$HOME\"\n",
     )
     .unwrap();
-    let host = test_host(&["--tasks", "1", "--env-file", file.to_str().unwrap()]);
+    let host = Host::test_app(&["--tasks", "1", "--env-file", file.to_str().unwrap()]);
     for (name, literal) in [
         ("LEAK", "${HOME}"),
         ("PASS", "pa$$w0rd$x-tail"),
         ("QUOTED", "$HOME"),
     ] {
-        let (status, body) = get(&host, &format!("/env?name={name}"));
+        let (status, body) = host.get(&format!("/env?name={name}"));
         assert_eq!(status, 200);
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["value"], literal, "{name}");
@@ -170,7 +162,7 @@ fn an_env_file_is_read_literally() {
 fn a_client_that_leaves_mid_call_does_not_cost_the_instance() {
     let (host, admin) = start_with_admin(&guest("test-app"), &["--tasks", "1"]);
     let calls = |host: &Host| -> u64 {
-        let (_, body) = get(host, "/served");
+        let (_, body) = host.get("/served");
         serde_json::from_str::<Value>(&body).unwrap()["calls"]
             .as_u64()
             .unwrap()
@@ -203,7 +195,7 @@ fn a_client_that_leaves_mid_call_does_not_cost_the_instance() {
 
 #[test]
 fn a_flood_that_revisits_its_sessions_does_not_lock_new_visitors_out() {
-    let host = test_host(&["--tasks", "1", "--store-max-entries", "200"]);
+    let host = Host::test_app(&["--tasks", "1", "--store-max-entries", "200"]);
     let client = http();
     let visit = |cookie: Option<&str>| -> (u16, Option<String>, u64) {
         let mut request = client.get(host.url("/visits"));
@@ -250,13 +242,13 @@ fn a_flood_that_revisits_its_sessions_does_not_lock_new_visitors_out() {
 fn a_guest_write_past_check_write_traps_at_once_and_floods_no_log() {
     let (host, admin) = start_with_admin(&guest("test-app"), &["--tasks", "1"]);
     let started = Instant::now();
-    let (status, _) = get(&host, "/attack/raw-write?bytes=67108864");
+    let (status, _) = host.get("/attack/raw-write?bytes=67108864");
     assert_eq!(status, 500);
     assert!(started.elapsed() < Duration::from_secs(10));
     host.assert_logged("larger than check-write", Duration::from_secs(5));
     // A write within the permit of many lines: the budget's lines, then one
     // count, not a line per dropped line.
-    let (status, body) = get(&host, "/attack/raw-write?bytes=65536");
+    let (status, body) = host.get("/attack/raw-write?bytes=65536");
     assert_eq!((status, body.as_str()), (200, "written: true"));
     let (_, metrics) = admin_get(admin, "/metrics");
     assert_eq!(
@@ -267,8 +259,8 @@ fn a_guest_write_past_check_write_traps_at_once_and_floods_no_log() {
     let lines = host.log().lines().count();
     assert!(lines < 1_100, "{lines} log lines");
     // Random bytes are capped too.
-    assert_eq!(get(&host, "/attack/random?bytes=67108864").0, 500);
-    let (status, body) = get(&host, "/attack/random?bytes=32");
+    assert_eq!(host.get("/attack/random?bytes=67108864").0, 500);
+    let (status, body) = host.get("/attack/random?bytes=32");
     assert_eq!((status, body.as_str()), (200, "32 random bytes"));
     assert_serves_on(&host);
 }
@@ -318,11 +310,12 @@ fn clients_that_never_read_the_admin_endpoint_leave_healthz_answering() {
 
 #[test]
 fn guest_and_client_text_cannot_forge_or_split_a_log_line() {
-    let host = test_host(&["--tasks", "1"]);
-    assert_eq!(get(&host, "/attack/log-forge").0, 200);
+    let host = Host::test_app(&["--tasks", "1"]);
+    assert_eq!(host.get("/attack/log-forge").0, 200);
     // A header name with a line break in it, refused and named in the log.
     assert_eq!(
-        get(&host, "/attack/framing?name=x%0D%0AERROR%20forged&value=1").0,
+        host.get("/attack/framing?name=x%0D%0AERROR%20forged&value=1")
+            .0,
         500
     );
     host.assert_logged("invalid header name", Duration::from_secs(5));
@@ -347,8 +340,8 @@ fn guest_and_client_text_cannot_forge_or_split_a_log_line() {
     );
 
     // The JSON log stays one valid object per line.
-    let host = test_host(&["--tasks", "1", "--log-format", "json"]);
-    assert_eq!(get(&host, "/attack/log-forge").0, 200);
+    let host = Host::test_app(&["--tasks", "1", "--log-format", "json"]);
+    assert_eq!(host.get("/attack/log-forge").0, 200);
     host.assert_logged("innocent", Duration::from_secs(5));
     for line in host.log().lines().filter(|line| !line.trim().is_empty()) {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
@@ -357,7 +350,7 @@ fn guest_and_client_text_cannot_forge_or_split_a_log_line() {
 
 #[test]
 fn the_host_header_is_checked_as_rfc_9112_says() {
-    let host = test_host(&["--tasks", "1"]);
+    let host = Host::test_app(&["--tasks", "1"]);
     let ask = |request: &str| -> (String, String) {
         let mut stream = connect(&host, Duration::from_secs(5));
         stream.write_all(request.as_bytes()).unwrap();

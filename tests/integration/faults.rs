@@ -11,20 +11,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
-use wasmhost_tests::{Host, connect, guest, http, read_response, read_until_closed};
-
-fn test_host(args: &[&str]) -> Host {
-    Host::start(&guest("test-app"), args)
-}
-
-/// Status and body of `GET path` on a new connection.
-fn get(host: &Host, path: &str) -> (u16, String) {
-    let response = http().get(host.url(path)).send().unwrap();
-    (response.status().as_u16(), response.text().unwrap())
-}
+use wasmhost_tests::{Host, connect, http, read_response, read_until_closed};
 
 fn kept_blocks(host: &Host) -> u64 {
-    let (status, body) = get(host, "/grow?mib=1");
+    let (status, body) = host.get("/grow?mib=1");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).unwrap()["kept_blocks"]
         .as_u64()
@@ -37,7 +27,7 @@ fn replacements(host: &Host) -> usize {
 
 #[test]
 fn a_trap_answers_500_without_guest_internals_and_replaces_the_instance() {
-    let host = test_host(&["--tasks", "1"]);
+    let host = Host::test_app(&["--tasks", "1"]);
     assert_eq!(kept_blocks(&host), 1);
     assert_eq!(
         kept_blocks(&host),
@@ -45,7 +35,7 @@ fn a_trap_answers_500_without_guest_internals_and_replaces_the_instance() {
         "the instance, and its memory, persist"
     );
     for route in ["/panic", "/unreachable"] {
-        let (status, body) = get(&host, route);
+        let (status, body) = host.get(route);
         assert_eq!(status, 500, "{route}");
         assert_eq!(body, "internal server error", "{route}");
         assert_eq!(
@@ -65,25 +55,25 @@ fn a_trap_answers_500_without_guest_internals_and_replaces_the_instance() {
 
 #[test]
 fn an_infinite_loop_is_stopped_at_the_deadline_with_504() {
-    let host = test_host(&["--tasks", "1", "--request-timeout", "500ms"]);
+    let host = Host::test_app(&["--tasks", "1", "--request-timeout", "500ms"]);
     let started = Instant::now();
-    let (status, body) = get(&host, "/loop");
+    let (status, body) = host.get("/loop");
     let took = started.elapsed();
     assert_eq!(status, 504, "{body}");
     assert!(
         took >= Duration::from_millis(500) && took < Duration::from_secs(3),
         "the loop was stopped after {took:?}"
     );
-    assert_eq!(get(&host, "/task").0, 200, "the task serves again");
+    assert_eq!(host.get("/task").0, 200, "the task serves again");
     host.assert_logged("ran past the request timeout", Duration::from_secs(5));
 }
 
 #[test]
 fn a_hung_task_holds_up_no_request_an_idle_task_can_serve() {
-    let host = Arc::new(test_host(&["--tasks", "2", "--request-timeout", "4s"]));
+    let host = Arc::new(Host::test_app(&["--tasks", "2", "--request-timeout", "4s"]));
     let looping = {
         let host = Arc::clone(&host);
-        std::thread::spawn(move || get(&host, "/loop").0)
+        std::thread::spawn(move || host.get("/loop").0)
     };
     std::thread::sleep(Duration::from_millis(200));
     // Half of these connections land on the looping task; all are served
@@ -91,7 +81,7 @@ fn a_hung_task_holds_up_no_request_an_idle_task_can_serve() {
     let started = Instant::now();
     for _ in 0..40 {
         let asked = Instant::now();
-        assert_eq!(get(&host, "/task").0, 200);
+        assert_eq!(host.get("/task").0, 200);
         assert!(
             asked.elapsed() < Duration::from_secs(2),
             "a request waited {:?} behind the loop",
@@ -107,9 +97,9 @@ fn a_hung_task_holds_up_no_request_an_idle_task_can_serve() {
 
 #[test]
 fn growing_past_the_memory_limit_answers_500_and_replaces_the_instance() {
-    let host = test_host(&["--tasks", "1", "--max-memory", "32MiB"]);
+    let host = Host::test_app(&["--tasks", "1", "--max-memory", "32MiB"]);
     assert_eq!(kept_blocks(&host), 1);
-    let (status, body) = get(&host, "/alloc");
+    let (status, body) = host.get("/alloc");
     assert_eq!(status, 500);
     assert_eq!(body, "internal server error");
     // The log arrives asynchronously.
@@ -119,13 +109,13 @@ fn growing_past_the_memory_limit_answers_500_and_replaces_the_instance() {
     );
     assert_eq!(kept_blocks(&host), 1, "a fresh instance");
     // Under the limit, memory still grows.
-    let (status, _) = get(&host, "/grow?mib=8");
+    let (status, _) = host.get("/grow?mib=8");
     assert_eq!(status, 200);
 }
 
 #[test]
 fn recycle_after_replaces_an_instance_after_n_requests() {
-    let host = test_host(&["--tasks", "1", "--recycle-after", "3"]);
+    let host = Host::test_app(&["--tasks", "1", "--recycle-after", "3"]);
     assert_eq!(kept_blocks(&host), 1);
     assert_eq!(kept_blocks(&host), 2);
     assert_eq!(kept_blocks(&host), 3);
@@ -135,7 +125,7 @@ fn recycle_after_replaces_an_instance_after_n_requests() {
 
 #[test]
 fn past_max_pending_requests_get_503_with_retry_after() {
-    let host = Arc::new(test_host(&[
+    let host = Arc::new(Host::test_app(&[
         "--tasks",
         "1",
         "--max-pending",
@@ -145,7 +135,7 @@ fn past_max_pending_requests_get_503_with_retry_after() {
     ]));
     let spawn_get = |path: &'static str| {
         let host = Arc::clone(&host);
-        std::thread::spawn(move || get(&host, path).0)
+        std::thread::spawn(move || host.get(path).0)
     };
     let looping = spawn_get("/loop");
     std::thread::sleep(Duration::from_millis(300));
@@ -164,7 +154,7 @@ fn past_max_pending_requests_get_503_with_retry_after() {
 
 #[test]
 fn bodies_over_max_body_get_413_and_the_server_serves_on() {
-    let host = test_host(&["--tasks", "1", "--max-body", "1KiB"]);
+    let host = Host::test_app(&["--tasks", "1", "--max-body", "1KiB"]);
     let client = http();
     let response = client
         .post(host.url("/echo"))
@@ -194,7 +184,7 @@ fn raw_exchange(host: &Host, bytes: &[u8], wait: Duration) -> (String, Duration)
 
 #[test]
 fn oversized_headers_get_431_and_malformed_requests_400() {
-    let host = test_host(&["--tasks", "1", "--max-header-size", "8KiB"]);
+    let host = Host::test_app(&["--tasks", "1", "--max-header-size", "8KiB"]);
     let big = format!(
         "GET /task HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
         "a".repeat(16 * 1024)
@@ -203,12 +193,12 @@ fn oversized_headers_get_431_and_malformed_requests_400() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
     let (answer, _) = raw_exchange(&host, b"NOT HTTP AT ALL\r\n\r\n", Duration::from_secs(5));
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
-    assert_eq!(get(&host, "/task").0, 200, "the server serves on");
+    assert_eq!(host.get("/task").0, 200, "the server serves on");
 }
 
 #[test]
 fn a_client_that_never_finishes_its_headers_is_dropped() {
-    let host = test_host(&["--tasks", "1", "--header-timeout", "500ms"]);
+    let host = Host::test_app(&["--tasks", "1", "--header-timeout", "500ms"]);
     let (answer, took) = raw_exchange(
         &host,
         b"GET /task HTTP/1.1\r\nhost: x\r\n",
@@ -216,13 +206,13 @@ fn a_client_that_never_finishes_its_headers_is_dropped() {
     );
     assert!(took < Duration::from_secs(5), "held for {took:?}");
     assert!(!answer.contains("200 OK"), "{answer:?}");
-    assert_eq!(get(&host, "/task").0, 200);
+    assert_eq!(host.get("/task").0, 200);
 }
 
 #[test]
 fn a_keep_alive_connection_lives_while_used_and_is_closed_when_it_stalls() {
     let timeout = Duration::from_millis(500);
-    let host = test_host(&["--tasks", "1", "--header-timeout", "500ms"]);
+    let host = Host::test_app(&["--tasks", "1", "--header-timeout", "500ms"]);
     let addr = host.base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
@@ -262,12 +252,12 @@ fn a_keep_alive_connection_lives_while_used_and_is_closed_when_it_stalls() {
         !String::from_utf8_lossy(&rest).contains("200 OK"),
         "{rest:?}"
     );
-    assert_eq!(get(&host, "/task").0, 200);
+    assert_eq!(host.get("/task").0, 200);
 }
 
 #[test]
 fn sigterm_exits_zero_within_the_drain_timeout_even_with_a_hung_request() {
-    let mut host = test_host(&[
+    let mut host = Host::test_app(&[
         "--tasks",
         "1",
         "--drain-timeout",
@@ -295,7 +285,7 @@ fn sigterm_exits_zero_within_the_drain_timeout_even_with_a_hung_request() {
 #[test]
 fn a_storm_of_crashes_and_hangs_loses_no_normal_request_and_no_session() {
     const TASKS: u64 = 4;
-    let host = Arc::new(test_host(&["--tasks", "4", "--request-timeout", "1s"]));
+    let host = Arc::new(Host::test_app(&["--tasks", "4", "--request-timeout", "1s"]));
 
     // Sessions set before the storm.
     let cookies: Vec<String> = (0..20)
@@ -362,7 +352,7 @@ fn a_storm_of_crashes_and_hangs_loses_no_normal_request_and_no_session() {
     // All tasks are back, and every replacement was logged.
     let mut tasks = std::collections::BTreeSet::new();
     for _ in 0..80 {
-        let (status, body) = get(&host, "/task");
+        let (status, body) = host.get("/task");
         assert_eq!(status, 200);
         tasks.insert(
             serde_json::from_str::<Value>(&body).unwrap()["id"]

@@ -13,21 +13,11 @@ use wasmhost_tests::{
     Host, guest, http, read_response, read_until_closed, rss_bytes, wasmhost_bin,
 };
 
-fn test_host(args: &[&str]) -> Host {
-    Host::start(&guest("test-app"), args)
-}
-
-/// Status and body of `GET path` on a new connection.
-fn get(host: &Host, path: &str) -> (u16, String) {
-    let response = http().get(host.url(path)).send().unwrap();
-    (response.status().as_u16(), response.text().unwrap())
-}
-
 /// What every attack must leave behind: no host panic in the log (a guest's
 /// own panic message is a guest log line, tagged `guest:`), and a host that
 /// answers a normal request.
 fn assert_contained(host: &Host) {
-    assert_eq!(get(host, "/task").0, 200, "the host serves on");
+    assert_eq!(host.get("/task").0, 200, "the host serves on");
     assert_no_host_panic(host);
 }
 
@@ -50,10 +40,10 @@ fn assert_logged(host: &Host, needle: &str) {
 
 #[test]
 fn a_guest_sleeping_in_a_host_call_is_stopped_at_the_deadline_with_504() {
-    let host = test_host(&["--tasks", "1", "--request-timeout", "1s"]);
+    let host = Host::test_app(&["--tasks", "1", "--request-timeout", "1s"]);
     let started = Instant::now();
     // Ten minutes in wasi's clocks: no guest code runs, no epoch check.
-    let (status, body) = get(&host, "/sleep?ms=600000");
+    let (status, body) = host.get("/sleep?ms=600000");
     let took = started.elapsed();
     assert_eq!(status, 504, "{body}");
     assert!(
@@ -66,7 +56,7 @@ fn a_guest_sleeping_in_a_host_call_is_stopped_at_the_deadline_with_504() {
 
 #[test]
 fn a_guest_cannot_set_framing_headers_or_split_the_response_stream() {
-    let host = test_host(&["--tasks", "1"]);
+    let host = Host::test_app(&["--tasks", "1"]);
     for (name, value) in [
         ("content-length", "0"),
         ("transfer-encoding", "chunked"),
@@ -98,11 +88,11 @@ fn a_guest_cannot_set_framing_headers_or_split_the_response_stream() {
 
 #[test]
 fn too_many_response_headers_are_a_500_not_a_panic() {
-    let host = test_host(&["--tasks", "1"]);
+    let host = Host::test_app(&["--tasks", "1"]);
     // 40,000 headers overflowed hyper's header map: a panic on a host thread.
-    assert_eq!(get(&host, "/attack/headers?n=40000").0, 500);
+    assert_eq!(host.get("/attack/headers?n=40000").0, 500);
     // With the content-type of the text response: 257 headers, one too many.
-    assert_eq!(get(&host, "/attack/headers?n=256").0, 500);
+    assert_eq!(host.get("/attack/headers?n=256").0, 500);
     let response = http().get(host.url("/attack/headers?n=90")).send().unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers().get_all("x-flood").iter().count(), 90);
@@ -112,10 +102,10 @@ fn too_many_response_headers_are_a_500_not_a_panic() {
 
 #[test]
 fn a_response_body_over_max_response_is_a_500() {
-    let host = test_host(&["--tasks", "1", "--max-response", "1MiB"]);
-    assert_eq!(get(&host, "/attack/big-body?mib=2").0, 500);
+    let host = Host::test_app(&["--tasks", "1", "--max-response", "1MiB"]);
+    assert_eq!(host.get("/attack/big-body?mib=2").0, 500);
     assert_logged(&host, "--max-response");
-    let (status, body) = get(&host, "/attack/big-body?mib=1");
+    let (status, body) = host.get("/attack/big-body?mib=1");
     assert_eq!(status, 200);
     assert_eq!(body.len(), 1024 * 1024);
     assert_contained(&host);
@@ -123,11 +113,11 @@ fn a_response_body_over_max_response_is_a_500() {
 
 #[test]
 fn a_line_without_end_is_cut_and_a_flood_of_lines_is_dropped_and_counted() {
-    let host = test_host(&["--tasks", "1", "--guest-log-lines", "100"]);
+    let host = Host::test_app(&["--tasks", "1", "--guest-log-lines", "100"]);
     // 16 MiB without a newline: one line of at most 8 KiB, marked as cut.
-    assert_eq!(get(&host, "/attack/print?bytes=16777216").0, 200);
+    assert_eq!(host.get("/attack/print?bytes=16777216").0, 200);
     // The line ends with the next println, on the same stream.
-    assert_eq!(get(&host, "/print?msg=after").0, 200);
+    assert_eq!(host.get("/print?msg=after").0, 200);
     assert_logged(&host, "stderr says after");
     let log = host.log();
     let cut = log
@@ -146,10 +136,10 @@ fn a_line_without_end_is_cut_and_a_flood_of_lines_is_dropped_and_counted() {
     assert!(log.len() < 64 * 1024, "the log grew to {} bytes", log.len());
 
     // 100,000 lines against a budget of 100 a second.
-    assert_eq!(get(&host, "/attack/lines?n=100000").0, 200);
+    assert_eq!(host.get("/attack/lines?n=100000").0, 200);
     std::thread::sleep(Duration::from_millis(1100));
     // The next line after the budget refills reports what was dropped.
-    assert_eq!(get(&host, "/print?msg=later").0, 200);
+    assert_eq!(host.get("/print?msg=later").0, 200);
     assert_logged(&host, "lines dropped");
     let log = host.log();
     let flood_lines = log.matches("flood line").count();
@@ -217,16 +207,16 @@ fn a_full_stderr_pipe_stalls_no_task() {
 
 #[test]
 fn leaked_wasi_handles_stop_at_the_table_cap() {
-    let host = test_host(&["--tasks", "1"]);
-    assert_eq!(get(&host, "/attack/leak-handles?n=100").0, 200);
-    assert_eq!(get(&host, "/attack/leak-handles?n=20000").0, 500);
+    let host = Host::test_app(&["--tasks", "1"]);
+    assert_eq!(host.get("/attack/leak-handles?n=100").0, 200);
+    assert_eq!(host.get("/attack/leak-handles?n=20000").0, 500);
     assert_logged(&host, "instance replaced");
     assert_contained(&host);
 }
 
 #[test]
 fn a_body_that_stalls_gets_408_and_the_connection_is_closed() {
-    let host = test_host(&["--tasks", "1", "--body-timeout", "1s"]);
+    let host = Host::test_app(&["--tasks", "1", "--body-timeout", "1s"]);
     let mut stream = connect(&host);
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
@@ -239,7 +229,7 @@ fn a_body_that_stalls_gets_408_and_the_connection_is_closed() {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
-    let host = test_host(&[
+    let host = Host::test_app(&[
         "--tasks",
         "1",
         "--idle-timeout",
@@ -271,7 +261,7 @@ fn an_idle_keep_alive_connection_is_closed_at_the_idle_timeout() {
 
 #[test]
 fn a_client_that_never_reads_is_cut_off_and_frees_its_connection() {
-    let host = test_host(&[
+    let host = Host::test_app(&[
         "--tasks",
         "1",
         "--max-connections",
@@ -290,7 +280,7 @@ fn a_client_that_never_reads_is_cut_off_and_frees_its_connection() {
     // The next client is not refused: it waits for the connection limit,
     // and is served once the write deadline has ended the greedy one.
     let started = Instant::now();
-    let (status, _) = get(&host, "/task");
+    let (status, _) = host.get("/task");
     let waited = started.elapsed();
     assert_eq!(status, 200);
     assert!(
@@ -303,7 +293,7 @@ fn a_client_that_never_reads_is_cut_off_and_frees_its_connection() {
 
 #[test]
 fn a_request_waits_for_an_instance_no_longer_than_the_queue_timeout() {
-    let host = std::sync::Arc::new(test_host(&[
+    let host = std::sync::Arc::new(Host::test_app(&[
         "--tasks",
         "1",
         "--queue-timeout",
@@ -313,7 +303,7 @@ fn a_request_waits_for_an_instance_no_longer_than_the_queue_timeout() {
     ]));
     let looping = {
         let host = std::sync::Arc::clone(&host);
-        std::thread::spawn(move || get(&host, "/loop").0)
+        std::thread::spawn(move || host.get("/loop").0)
     };
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
@@ -331,19 +321,19 @@ fn a_request_waits_for_an_instance_no_longer_than_the_queue_timeout() {
 
 #[test]
 fn an_empty_session_secret_refuses_sessions_and_says_why() {
-    let host = test_host(&["--tasks", "1", "--env", "SESSION_SECRET="]);
+    let host = Host::test_app(&["--tasks", "1", "--env", "SESSION_SECRET="]);
     let response = http().get(host.url("/visits")).send().unwrap();
     assert_eq!(response.status(), 500);
     assert!(response.headers().get("set-cookie").is_none());
     assert_logged(&host, "a session secret");
     // Every route of this app has sessions, so every one refuses; none panics.
-    assert_eq!(get(&host, "/task").0, 500);
+    assert_eq!(host.get("/task").0, 500);
     assert_no_host_panic(&host);
 }
 
 #[test]
 fn a_flood_of_new_sessions_does_not_lock_out_visitors_or_their_sessions() {
-    let host = test_host(&["--tasks", "2", "--store-max-entries", "100"]);
+    let host = Host::test_app(&["--tasks", "2", "--store-max-entries", "100"]);
     let client = http();
     // A visitor with a session, who keeps using it.
     let first = client.get(host.url("/visits")).send().unwrap();
@@ -371,7 +361,7 @@ fn a_flood_of_new_sessions_does_not_lock_out_visitors_or_their_sessions() {
 
 #[test]
 fn attacks_mixed_into_normal_traffic_fail_no_normal_request_and_lose_no_session() {
-    let host = std::sync::Arc::new(test_host(&[
+    let host = std::sync::Arc::new(Host::test_app(&[
         "--tasks",
         "2",
         "--request-timeout",
@@ -441,7 +431,7 @@ fn attacks_mixed_into_normal_traffic_fail_no_normal_request_and_lose_no_session(
     // Both tasks serve again, memory is bounded, the log too.
     let mut tasks_seen = std::collections::BTreeSet::new();
     for _ in 0..20 {
-        let (status, body) = get(&host, "/task");
+        let (status, body) = host.get("/task");
         assert_eq!(status, 200);
         let task: serde_json::Value = serde_json::from_str(&body).unwrap();
         tasks_seen.insert(task["id"].as_u64().unwrap());

@@ -14,14 +14,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
 use wasmhost_tests::node::{missing, npm_ci};
 use wasmhost_tests::{
-    Host, Listening, RedisServer, die_with_test, get_text, guest, http, session_cookie, session_id,
-    workspace,
+    Host, Listening, RedisServer, die_with_test, express_signature, get_text, guest, http,
+    session_cookie, session_id, workspace,
 };
 
 /// The one secret both sides sign with.
@@ -142,13 +140,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .expect("after 1970");
     i64::try_from(since.as_millis()).expect("ms fit i64")
-}
-
-/// cookie-signature's signature of `id`, computed with ring: an HMAC
-/// implementation independent of both apps'.
-fn express_signature(id: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
-    STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref())
 }
 
 /// The JSON text of the value of `"name":` in the compact JSON `json`, as it
@@ -440,7 +431,7 @@ fn node_and_wasmhost_store_the_same_json_and_ttl_and_send_the_same_cookie() {
         );
         // s:<id>.<HMAC-SHA256 in base64, no `=`>, URL-encoded as
         // encodeURIComponent does.
-        let signature = express_signature(&id)
+        let signature = express_signature(SECRET, &id)
             .replace('+', "%2B")
             .replace('/', "%2F");
         assert_eq!(

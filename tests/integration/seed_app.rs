@@ -4,24 +4,15 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
-use wasmhost_tests::{Host, InProcess, get_text, guest, http, session_cookie};
+use wasmhost_tests::{Host, InProcess, express_signature, get_text, guest, http, session_cookie};
 
 const NOT_SET: &str = "Not set. Go to '/set' to set value.";
 
 /// The seed app served in process: these tests need no process boundary.
 fn seed_host(args: &[&str]) -> InProcess {
     InProcess::start(&guest("guest-app"), args)
-}
-
-/// cookie-signature's signature of `id`, computed with ring: an HMAC
-/// implementation independent of the one wasmhost uses.
-fn express_signature(secret: &str, id: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    STANDARD_NO_PAD.encode(ring::hmac::sign(&key, id.as_bytes()).as_ref())
 }
 
 #[test]
