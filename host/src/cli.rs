@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ProcessSettings, cpus};
+use crate::config::{Config, DEFAULT_DRAIN_TIMEOUT, DEFAULT_QUEUE_TIMEOUT, ProcessSettings, cpus};
 use crate::env_file;
 use crate::guest::{CallLimits, GuestLogLimits, Precompiled};
 use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
@@ -150,15 +150,15 @@ pub struct Cli {
 
     /// How long one Redis store call may take before it fails as unavailable
     /// (also the limit for connecting at start-up).
-    #[arg(env = "WASMHOST_STORE_TIMEOUT", long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_STORE_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(StoreSettings::default().timeout), value_parser = parse_duration)]
     pub store_timeout: Duration,
 
     /// Longest store key a guest may use, in bytes.
-    #[arg(env = "WASMHOST_STORE_MAX_KEY", long, value_name = "SIZE", default_value = "1024", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_STORE_MAX_KEY", long, value_name = "SIZE", default_value = size_text(Limits::default().max_key_bytes), value_parser = parse_size)]
     pub store_max_key: usize,
 
     /// Longest store value a guest may write, in bytes.
-    #[arg(env = "WASMHOST_STORE_MAX_VALUE", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_STORE_MAX_VALUE", long, value_name = "SIZE", default_value = size_text(Limits::default().max_value_bytes), value_parser = parse_size)]
     pub store_max_value: usize,
 
     /// Most entries the store may hold at once (memory store; Redis has its own `maxmemory`).
@@ -167,7 +167,7 @@ pub struct Cli {
 
     /// Most bytes the memory store's entries may take (keys, values, and a
     /// fixed overhead per entry).
-    #[arg(env = "WASMHOST_STORE_MAX_BYTES", long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_STORE_MAX_BYTES", long, value_name = "SIZE", default_value = size_text(Limits::default().max_bytes), value_parser = parse_size)]
     pub store_max_bytes: usize,
 
     /// What a full memory store does: `lru` evicts entries nobody used since
@@ -177,12 +177,12 @@ pub struct Cli {
     pub store_eviction: Eviction,
 
     /// A request whose guest call runs longer is stopped and answered 504.
-    #[arg(env = "WASMHOST_REQUEST_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_REQUEST_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(CallLimits::default().request_timeout), value_parser = parse_duration)]
     pub request_timeout: Duration,
 
     /// Most memory one task's instance may grow to (e.g. 128MiB); beyond it
     /// the request is answered 500 and the instance replaced.
-    #[arg(env = "WASMHOST_MAX_MEMORY", long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_MAX_MEMORY", long, value_name = "SIZE", default_value = size_text(CallLimits::default().max_memory), value_parser = parse_size)]
     pub max_memory: usize,
 
     /// Replace each instance after it has served N requests.
@@ -195,7 +195,7 @@ pub struct Cli {
     pub max_pending: Option<usize>,
 
     /// Longest a request waits for a free instance; beyond it 503 with Retry-After.
-    #[arg(env = "WASMHOST_QUEUE_TIMEOUT", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_QUEUE_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(DEFAULT_QUEUE_TIMEOUT), value_parser = parse_duration)]
     pub queue_timeout: Duration,
 
     /// Most client connections open at once; further clients wait to be accepted.
@@ -204,41 +204,41 @@ pub struct Cli {
     pub max_connections: usize,
 
     /// Largest request body (e.g. 1MiB); larger is answered 413.
-    #[arg(env = "WASMHOST_MAX_BODY", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_MAX_BODY", long, value_name = "SIZE", default_value = size_text(HttpLimits::default().max_body), value_parser = parse_size)]
     pub max_body: usize,
 
     /// Largest response body a guest may return (e.g. 16MiB); larger is answered 500.
-    #[arg(env = "WASMHOST_MAX_RESPONSE", long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_MAX_RESPONSE", long, value_name = "SIZE", default_value = size_text(HttpLimits::default().max_response), value_parser = parse_size)]
     pub max_response: usize,
 
     /// Most bytes all request bodies being read may hold at once, and as many
     /// for response bodies of 16KiB or more being written; past it 503 (at
     /// least --max-body and --max-response).
-    #[arg(env = "WASMHOST_MAX_BUFFERED", long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_MAX_BUFFERED", long, value_name = "SIZE", default_value = size_text(HttpLimits::default().max_buffered), value_parser = parse_size)]
     pub max_buffered: usize,
 
     /// Largest request line plus headers (at least 8KiB); larger is answered 431.
-    #[arg(env = "WASMHOST_MAX_HEADER_SIZE", long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_header_size)]
+    #[arg(env = "WASMHOST_MAX_HEADER_SIZE", long, value_name = "SIZE", default_value = size_text(HttpLimits::default().max_header_size), value_parser = parse_header_size)]
     pub max_header_size: usize,
 
     /// A client must send a request's headers within this.
-    #[arg(env = "WASMHOST_HEADER_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_HEADER_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(HttpLimits::default().header_timeout), value_parser = parse_duration)]
     pub header_timeout: Duration,
 
     /// A keep-alive connection with no new request for this long is closed.
-    #[arg(env = "WASMHOST_IDLE_TIMEOUT", long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_IDLE_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(HttpLimits::default().idle_timeout), value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
     /// A client must send a request's whole body within this; else 408.
-    #[arg(env = "WASMHOST_BODY_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_BODY_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(HttpLimits::default().body_timeout), value_parser = parse_duration)]
     pub body_timeout: Duration,
 
     /// A client that takes none of a response for this long is disconnected.
-    #[arg(env = "WASMHOST_WRITE_TIMEOUT", long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_WRITE_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(HttpLimits::default().write_timeout), value_parser = parse_duration)]
     pub write_timeout: Duration,
 
     /// Longest guest log line kept; the rest of a longer line is dropped (and the cut marked).
-    #[arg(env = "WASMHOST_GUEST_LOG_MAX_LINE", long, value_name = "SIZE", default_value = "8KiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_GUEST_LOG_MAX_LINE", long, value_name = "SIZE", default_value = size_text(GuestLogLimits::default().max_line), value_parser = parse_size)]
     pub guest_log_max_line: usize,
 
     /// Lines one instance may log per second; more are dropped and counted.
@@ -246,7 +246,7 @@ pub struct Cli {
     pub guest_log_lines: u32,
 
     /// Bytes one instance may log per second; more are dropped and counted.
-    #[arg(env = "WASMHOST_GUEST_LOG_BYTES", long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(env = "WASMHOST_GUEST_LOG_BYTES", long, value_name = "SIZE", default_value = size_text(GuestLogLimits::default().bytes_per_sec), value_parser = parse_size)]
     pub guest_log_bytes: usize,
 
     /// Compile the app afresh instead of using wasmtime's cache of compiled code.
@@ -260,7 +260,7 @@ pub struct Cli {
     pub allow_precompiled: bool,
 
     /// After SIGINT/SIGTERM, how long in-flight requests may take to finish.
-    #[arg(env = "WASMHOST_DRAIN_TIMEOUT", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(env = "WASMHOST_DRAIN_TIMEOUT", long, value_name = "DURATION", default_value = duration_text(DEFAULT_DRAIN_TIMEOUT), value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
     /// Serve /metrics, /healthz and /readyz on this address (never the app's).
@@ -498,6 +498,23 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 /// Parses a duration: `30s`, `500ms`, `2m`.
+/// `bytes` as `--help` shows a default: in the largest unit that divides it
+/// (`1MiB`, `64KiB`, `1024` for less than a KiB multiple).
+fn size_text(bytes: usize) -> String {
+    [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")]
+        .iter()
+        .find(|&&(unit, _)| bytes >= unit && bytes.is_multiple_of(unit))
+        .map_or_else(
+            || bytes.to_string(),
+            |&(unit, name)| format!("{}{name}", bytes / unit),
+        )
+}
+
+/// `duration` as `--help` shows a default (`30s`, `500ms`).
+fn duration_text(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration like 30s or 500ms: {e}"))

@@ -69,7 +69,7 @@ impl Config {
             pool: PoolSettings {
                 tasks: u32::try_from(cpus).unwrap_or(u32::MAX),
                 max_pending: DEFAULT_MAX_CONNECTIONS,
-                queue_timeout: Duration::from_secs(10),
+                queue_timeout: DEFAULT_QUEUE_TIMEOUT,
                 recycle_after: None,
             },
             http: HttpLimits::default(),
@@ -78,11 +78,17 @@ impl Config {
                 threads: cpus,
                 cache: true,
                 precompiled: Precompiled::Refuse,
-                drain_timeout: Duration::from_secs(10),
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             },
         }
     }
 }
+
+/// Default of `--queue-timeout`: how long a request may wait for a free instance.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default of `--drain-timeout`: how long in-flight requests get at shutdown.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The CPUs this process may use (at least 1).
 pub fn cpus() -> usize {
