@@ -1,11 +1,11 @@
-//! The stored-session JSON (sdk/src/session/mod.rs) round trips.
+//! The stored-session JSON (sdk/src/session/stored.rs) round trips.
 //!
 //! Any text parsed as a stored session (as the SDK reads one from the store)
 //! never panics. A session that parses, written back with the SDK's own
-//! writer (`Session::to_json`), parses again to an equal session: the same
-//! fields (names and JSON text) in the same order and an equal cookie; the
-//! cookie is written first, and writing the reparsed session gives the same
-//! JSON again.
+//! writer (`stored::to_json`, which `Session::to_json` calls), parses again
+//! to an equal session: the same fields (names and JSON text) in the same
+//! order and an equal cookie; the cookie is written first, and writing the
+//! reparsed session gives the same JSON again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -2,10 +2,11 @@
 //! A handler can so use `?` on store and session operations: their errors
 //! answer with the statuses the session layer uses (503 while the store is
 //! unreachable or full, 500 otherwise), logged to the guest's stderr.
+//! [`crate::SessionError`]'s impl lives beside that type, in
+//! `session/error.rs`; this module knows nothing of sessions.
 
 use serde::Serialize;
 
-use crate::session::SessionError;
 use crate::store::StoreError;
 use crate::{Response, StatusCode};
 
@@ -22,7 +23,7 @@ use crate::{Response, StatusCode};
 /// | `(StatusCode, T)` | `T`'s response with that status |
 /// | `Result<T, E>` | `T`'s or `E`'s, so handlers use `?` |
 /// | [`StoreError`] | `503` if the store is unavailable or full, else `500` (logged) |
-/// | [`SessionError`] | as its [`StoreError`], `409` for a [`SessionError::Conflict`], else `500` (logged) |
+/// | [`SessionError`](crate::SessionError) | as its [`StoreError`], `409` for a [`SessionError::Conflict`](crate::SessionError::Conflict), else `500` (logged) |
 ///
 /// Implement it for your own error type to answer errors your way and keep
 /// using `?`:
@@ -156,25 +157,6 @@ impl IntoResponse for StoreError {
     }
 }
 
-/// A store failure as [`StoreError`] answers it, a conflicting concurrent
-/// save 409 (the client may try again); anything else is a 500.
-impl IntoResponse for SessionError {
-    fn into_response(self) -> Response {
-        match self {
-            SessionError::Store(error) => error.into_response(),
-            SessionError::Conflict(why) => {
-                eprintln!("wasmhost-sdk: session not saved: {why}");
-                Response::text("the session was changed by another request; try again")
-                    .with_status(StatusCode::CONFLICT)
-            }
-            other => {
-                eprintln!("wasmhost-sdk: session: {other}");
-                internal_error()
-            }
-        }
-    }
-}
-
 pub(crate) fn internal_error() -> Response {
     Response::text("internal server error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
 }
@@ -190,16 +172,6 @@ mod tests {
         let down: Result<&'static str, StoreError> = Err(StoreError::Unavailable("x".into()));
         assert_eq!(
             down.into_response().status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        let bad: Result<&'static str, SessionError> = Err(SessionError::NotFound);
-        assert_eq!(
-            bad.into_response().status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
-        let full: Result<&'static str, SessionError> = Err(SessionError::Store(StoreError::Full));
-        assert_eq!(
-            full.into_response().status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }

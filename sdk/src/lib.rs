@@ -244,7 +244,7 @@ pub mod __fuzz {
 
     /// A stored session's fields (name, JSON text) in order, its cookie, and
     /// the JSON the SDK writes back for it.
-    pub type StoredRoundTrip = (Vec<(String, String)>, SessionCookie, String);
+    pub type StoredRoundTrip = crate::session::StoredRoundTrip;
 
     /// What [`StoredRoundTrip`] says; none if `json` is not a stored session.
     pub fn stored_round_trip(json: &str) -> Option<StoredRoundTrip> {
