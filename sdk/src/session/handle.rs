@@ -63,14 +63,9 @@ pub struct Session {
     data: Fields,
     pub(super) cookie: SessionCookie,
     options: Option<Rc<SessionOptions>>,
-    /// Whether this is the stored session the request's cookie named.
-    pub(super) loaded: bool,
-    /// Whether the id changed since the request started: the session was
-    /// regenerated (a new session's first id is its original id, as
-    /// express-session's `originalId`). Flags rather than a copy of the
-    /// first id: comparing ids cost a byte-by-byte `memcmp` per question in
-    /// a guest.
-    pub(super) id_changed: bool,
+    /// Where the session and its id come from: new, the stored one the
+    /// request's cookie named, or regenerated in this request.
+    pub(super) origin: Origin,
     /// Whether the fields changed since the session was loaded or made
     /// (express-session compares hashes; a flag set on real changes is the
     /// same answer without copying the fields).
@@ -78,7 +73,8 @@ pub struct Session {
     /// Whether the store is known to hold exactly these fields: none if
     /// unknown (express's `savedHash` unset), else whether it still does.
     pub(super) saved: Option<bool>,
-    pub(super) destroyed: bool,
+    /// Whether the handler ended the session in this request, and how.
+    pub(super) lifecycle: Lifecycle,
     /// The cookie's expiry when the request started: a handler that sets
     /// another ([`Session::cookie_mut`]) sets the max age from it, as
     /// express-session's `cookie.expires` setter does.
@@ -91,11 +87,46 @@ pub struct Session {
     /// swaps out, and the fields changed since, which a conflicting save
     /// replays onto what another request stored.
     merge: Option<Box<MergeBase>>,
-    /// [`Session::unset`] was called: nothing is saved, touched or sent.
-    pub(super) unset: bool,
     /// The request's head, kept only when [`SessionOptions::genid`] or
     /// [`SessionOptions::cookie_with`] may need it for a new id or cookie.
     pub(super) request: Option<Rc<Request>>,
+}
+
+/// Where a session and its id come from.
+///
+/// A state rather than a copy of the first id: comparing ids cost a
+/// byte-by-byte `memcmp` per question in a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A new session, with its first id (its original id, as
+    /// express-session's `originalId`, even when drawn later).
+    New,
+    /// The stored session the request's cookie named, under that id.
+    Stored,
+    /// [`Session::regenerate`]d in this request: a new id, whatever came
+    /// before.
+    Regenerated,
+}
+
+impl Origin {
+    /// Whether the id changed since the request started.
+    fn id_changed(self) -> bool {
+        self == Origin::Regenerated
+    }
+}
+
+/// Whether a handler ended the session in this request, and how. The two
+/// ends exclude each other: once destroyed a session stays destroyed when
+/// it is also unset, and [`Session::regenerate`] makes it live again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lifecycle {
+    /// Saved, touched and sent at the end of the request as the options say.
+    Live,
+    /// [`Session::destroy`]ed: removed from the store, nothing saved or sent.
+    Destroyed,
+    /// [`Session::unset`]: nothing is saved, touched or sent; the stored
+    /// session is kept or removed as [`SessionOptions::unset`] says.
+    Unset,
 }
 
 /// What a merging save compares against and replays.
@@ -127,18 +158,16 @@ impl Session {
             .then(Box::default);
         Session {
             merge,
-            unset: false,
             request: None,
             expires_at_start: cookie.expires,
-            loaded: false,
-            id_changed: false,
+            origin: Origin::New,
             id: String::new(),
             data: Fields::default(),
             cookie,
             options,
             changed: false,
             saved: None,
-            destroyed: false,
+            lifecycle: Lifecycle::Live,
             secure_request: false,
         }
     }
@@ -154,7 +183,6 @@ impl Session {
         let options_say =
             |wanted: fn(&SessionOptions) -> bool| options.as_deref().is_some_and(wanted);
         Session {
-            unset: false,
             request: None,
             merge: options_say(|options| options.merge_writes).then(|| {
                 Box::new(MergeBase {
@@ -163,8 +191,7 @@ impl Session {
                 })
             }),
             id,
-            loaded: true,
-            id_changed: false,
+            origin: Origin::Stored,
             changed: false,
             // Without resave an unchanged session counts as saved already.
             saved: options_say(|options| !options.resave).then_some(true),
@@ -172,7 +199,7 @@ impl Session {
             expires_at_start: cookie.expires,
             cookie,
             options,
-            destroyed: false,
+            lifecycle: Lifecycle::Live,
             secure_request: false,
         }
     }
@@ -448,7 +475,7 @@ impl Session {
             false => store::remove(&options.key(&self.id)),
         };
         self.id = new_id(Some(&options), self.request.as_deref())?;
-        self.id_changed = true;
+        self.origin = Origin::Regenerated;
         self.data.clear();
         if let Some(merge) = &mut self.merge {
             **merge = MergeBase::default();
@@ -459,8 +486,7 @@ impl Session {
             SystemTime::now(),
         );
         self.touch();
-        self.destroyed = false;
-        self.unset = false;
+        self.lifecycle = Lifecycle::Live;
         Ok(removed?)
     }
 
@@ -483,7 +509,7 @@ impl Session {
         if !self.id.is_empty() {
             store::remove(&options.key(&self.id))?;
         }
-        self.destroyed = true;
+        self.lifecycle = Lifecycle::Destroyed;
         Ok(())
     }
 
@@ -508,7 +534,9 @@ impl Session {
     /// # let _ = preview;
     /// ```
     pub fn unset(&mut self) {
-        self.unset = true;
+        if self.lifecycle != Lifecycle::Destroyed {
+            self.lifecycle = Lifecycle::Unset;
+        }
     }
 
     /// Saves the session to the store now (it is also saved for you at the
@@ -529,12 +557,11 @@ impl Session {
     /// ```
     pub fn save(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
-        if self.destroyed {
+        match self.lifecycle {
+            Lifecycle::Live => {}
             // Writing it back would undo the destroy.
-            return Err(SessionError::Destroyed);
-        }
-        if self.unset {
-            return Err(SessionError::Unset);
+            Lifecycle::Destroyed => return Err(SessionError::Destroyed),
+            Lifecycle::Unset => return Err(SessionError::Unset),
         }
         self.id()?;
         self.write(&options, SystemTime::now())?;
@@ -558,11 +585,10 @@ impl Session {
     /// ```
     pub fn reload(&mut self) -> Result<(), SessionError> {
         let options = self.options.clone().ok_or(SessionError::Detached)?;
-        if self.destroyed {
-            return Err(SessionError::Destroyed);
-        }
-        if self.unset {
-            return Err(SessionError::Unset);
+        match self.lifecycle {
+            Lifecycle::Live => {}
+            Lifecycle::Destroyed => return Err(SessionError::Destroyed),
+            Lifecycle::Unset => return Err(SessionError::Unset),
         }
         if self.id.is_empty() {
             return Err(SessionError::NotFound);
@@ -588,12 +614,12 @@ impl Session {
 
     /// Whether this request changed the session (its id or its fields).
     pub(super) fn is_modified(&self) -> bool {
-        self.id_changed || self.changed
+        self.origin.id_changed() || self.changed
     }
 
     /// Whether the store already holds exactly this session.
     pub(super) fn is_saved(&self) -> bool {
-        !self.id_changed && self.saved == Some(true)
+        !self.origin.id_changed() && self.saved == Some(true)
     }
 
     /// The session as express-session stores it: `cookie` first, then fields.
@@ -709,6 +735,59 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new session of an app with sessions, with no id yet: destroying or
+    /// regenerating it makes no store call.
+    fn attached() -> Session {
+        let options = SessionOptions::new("s");
+        Session::fresh(
+            options.cookie.clone(),
+            Some(Rc::new(options)),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn a_destroy_outranks_an_unset_and_a_regenerate_ends_both() {
+        let mut session = attached();
+        session.unset();
+        assert_eq!(session.save(), Err(SessionError::Unset));
+        assert_eq!(session.reload(), Err(SessionError::Unset));
+        for destroy_first in [true, false] {
+            let mut session = attached();
+            if destroy_first {
+                session.destroy().unwrap();
+                session.unset();
+            } else {
+                session.unset();
+                session.destroy().unwrap();
+            }
+            assert_eq!(session.save(), Err(SessionError::Destroyed));
+            assert_eq!(session.reload(), Err(SessionError::Destroyed));
+            session.regenerate().unwrap();
+            assert_eq!(session.lifecycle, Lifecycle::Live);
+            assert_eq!(session.origin, Origin::Regenerated);
+            assert!(session.is_modified() && !session.is_saved());
+        }
+    }
+
+    #[test]
+    fn only_a_regenerated_id_counts_as_a_change() {
+        let mut session = stored(NODE_SESSION);
+        assert_eq!(session.origin, Origin::Stored);
+        assert!(!session.is_modified());
+        let mut fresh = attached();
+        assert_eq!(fresh.origin, Origin::New);
+        fresh.id().unwrap();
+        assert!(
+            !fresh.is_modified(),
+            "a new session's first id is no change"
+        );
+        session.options = Some(Rc::new(SessionOptions::new("s")));
+        session.id.clear(); // so regenerating removes nothing from the store
+        session.regenerate().unwrap();
+        assert!(session.is_modified() && !session.is_saved());
+    }
 
     fn stored(json: &str) -> Session {
         let stored = serde_json::from_str(json).expect("a stored session");

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use super::cookie;
 use super::error::SessionError;
-use super::handle::Session;
+use super::handle::{Lifecycle, Origin, Session};
 use super::options::{SessionOptions, Unset};
 use super::signature::{sign, unsign};
 use super::stored::{ReadError, read};
@@ -110,19 +110,20 @@ impl SessionLayer {
         mut response: Response,
     ) -> Response {
         let Ticket { now } = ticket;
-        if session.destroyed {
-            return response;
-        }
         let options = &self.options;
-        if session.unset {
-            // A session that never got an id was never stored.
-            if options.unset == Unset::Destroy
-                && !session.id.is_empty()
-                && let Err(error) = store::remove(&options.key(&session.id))
-            {
-                return store_failure(&error);
+        match session.lifecycle {
+            Lifecycle::Live => {}
+            Lifecycle::Destroyed => return response,
+            Lifecycle::Unset => {
+                // A session that never got an id was never stored.
+                if options.unset == Unset::Destroy
+                    && !session.id.is_empty()
+                    && let Err(error) = store::remove(&options.key(&session.id))
+                {
+                    return store_failure(&error);
+                }
+                return response;
             }
-            return response;
         }
         if session.cookie.expires != session.expires_at_start {
             // The handler set the expiry: it sets the max age (none: a
@@ -134,7 +135,7 @@ impl SessionLayer {
         }
         session.cookie.reset_max_age(now);
         // The stored session the cookie named, under the same id.
-        let known = session.loaded && !session.id_changed;
+        let known = session.origin == Origin::Stored;
         let modified = session.is_modified();
 
         let should_save = if !options.save_uninitialized && session.saved.is_none() && !known {
