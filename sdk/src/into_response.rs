@@ -2,12 +2,12 @@
 //! A handler can so use `?` on store and session operations: their errors
 //! answer with the statuses the session layer uses (503 while the store is
 //! unreachable or full, 500 otherwise), logged to the guest's stderr.
-//! [`crate::SessionError`]'s impl lives beside that type, in
-//! `session/error.rs`; this module knows nothing of sessions.
+//! The impls for [`crate::SessionError`] and [`crate::store::StoreError`]
+//! live beside those types (`session/error.rs`, `store.rs`); this module
+//! knows nothing of sessions or the store.
 
 use serde::Serialize;
 
-use crate::store::StoreError;
 use crate::{Response, StatusCode};
 
 /// Turns a handler's return value into the response sent, as in axum.
@@ -22,8 +22,8 @@ use crate::{Response, StatusCode};
 /// | [`StatusCode`] | that status, empty body |
 /// | `(StatusCode, T)` | `T`'s response with that status |
 /// | `Result<T, E>` | `T`'s or `E`'s, so handlers use `?` |
-/// | [`StoreError`] | `503` if the store is unavailable or full, else `500` (logged) |
-/// | [`SessionError`](crate::SessionError) | as its [`StoreError`], `409` for a [`SessionError::Conflict`](crate::SessionError::Conflict), else `500` (logged) |
+/// | [`StoreError`](crate::store::StoreError) | `503` if the store is unavailable or full, else `500` (logged) |
+/// | [`SessionError`](crate::SessionError) | as its [`StoreError`](crate::store::StoreError), `409` for a [`SessionError::Conflict`](crate::SessionError::Conflict), else `500` (logged) |
 ///
 /// Implement it for your own error type to answer errors your way and keep
 /// using `?`:
@@ -145,36 +145,9 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 /// 503 while the store is unreachable or full (try again later), 500 for
 /// anything else; the error goes to the guest's stderr, not to the client.
-impl IntoResponse for StoreError {
-    fn into_response(self) -> Response {
-        eprintln!("wasmhost-sdk: store: {self}");
-        match self {
-            StoreError::Unavailable(_) | StoreError::Full => {
-                Response::text("store unavailable").with_status(StatusCode::SERVICE_UNAVAILABLE)
-            }
-            _ => internal_error(),
-        }
-    }
-}
-
-pub(crate) fn internal_error() -> Response {
-    Response::text("internal server error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn results_answer_with_their_side() {
-        let ok: Result<&'static str, StoreError> = Ok("fine");
-        assert_eq!(ok.into_response().status(), StatusCode::OK);
-        let down: Result<&'static str, StoreError> = Err(StoreError::Unavailable("x".into()));
-        assert_eq!(
-            down.into_response().status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-    }
 
     #[test]
     fn a_status_pair_and_json_compose() {

@@ -107,6 +107,13 @@ impl Response {
             .with_body(text.into().into_bytes())
     }
 
+    /// `500 internal server error`, telling the client nothing more: what
+    /// the SDK answers for a failure inside the guest (the cause goes to the
+    /// guest's stderr).
+    pub(crate) fn internal_error() -> Self {
+        Response::text("internal server error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     /// express's answer when no route matches: `404` with the text
     /// `Cannot METHOD /path`. The router sends it by itself; a handler can
     /// send it too, for a path it does not know after all.

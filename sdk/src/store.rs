@@ -54,6 +54,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::wasmhost::app::store as raw;
+use crate::{IntoResponse, Response, StatusCode};
 
 /// Why a store operation failed. Failures are values, never traps: the
 /// guest can answer its request however it likes.
@@ -383,4 +384,43 @@ pub fn set_json<T: Serialize + ?Sized>(
 ) -> Result<(), StoreError> {
     let text = serde_json::to_string(value).map_err(|e| StoreError::Decode(e.to_string()))?;
     set(key, &text, ttl)
+}
+
+impl StoreError {
+    /// What a request that failed on this error answers, `what` naming the
+    /// store in the body (`store`, `session store`): 503 while the store is
+    /// unreachable or full (try again later), 500 otherwise; logged to the
+    /// guest's stderr.
+    pub(crate) fn failure_response(&self, what: &str) -> Response {
+        eprintln!("wasmhost-sdk: {what}: {self}");
+        match self {
+            StoreError::Unavailable(_) | StoreError::Full => {
+                Response::text(format!("{what} unavailable"))
+                    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => Response::internal_error(),
+        }
+    }
+}
+
+impl IntoResponse for StoreError {
+    fn into_response(self) -> Response {
+        self.failure_response("store")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_answer_with_their_side() {
+        let ok: Result<&'static str, StoreError> = Ok("fine");
+        assert_eq!(ok.into_response().status(), StatusCode::OK);
+        let down: Result<&'static str, StoreError> = Err(StoreError::Unavailable("x".into()));
+        assert_eq!(
+            down.into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 }

@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use crate::into_response::internal_error;
 use crate::store::StoreError;
 use crate::{IntoResponse, Response, StatusCode};
 
@@ -135,7 +134,7 @@ impl IntoResponse for SessionError {
             }
             other => {
                 eprintln!("wasmhost-sdk: session: {other}");
-                internal_error()
+                crate::Response::internal_error()
             }
         }
     }

@@ -60,7 +60,7 @@ impl SessionLayer {
             eprintln!(
                 "wasmhost-sdk: refusing to serve sessions: a session secret (SessionOptions::new or also_accept) is empty"
             );
-            return Err(crate::into_response::internal_error());
+            return Err(Response::internal_error());
         }
         let cookie_id =
             cookie::find(request.header_values("cookie"), &options.name).and_then(|value| {
@@ -78,7 +78,7 @@ impl SessionLayer {
                 ReadError::Store(error) => store_failure(&error),
                 ReadError::Unreadable(reason) => {
                     eprintln!("wasmhost-sdk: the stored session cannot be read: {reason}");
-                    crate::into_response::internal_error()
+                    Response::internal_error()
                 }
             })?,
             None => None,
@@ -152,13 +152,13 @@ impl SessionLayer {
             // As express-session's cookie serializer, refuse rather than send
             // a header whose attributes a value could forge.
             eprintln!("wasmhost-sdk: not sending the session cookie: {why}");
-            return crate::into_response::internal_error();
+            return Response::internal_error();
         }
         if (should_save || should_set_cookie)
             && let Err(error) = session.id()
         {
             eprintln!("wasmhost-sdk: {error}");
-            return crate::into_response::internal_error();
+            return Response::internal_error();
         }
         // A known session that need not be saved is touched: its TTL
         // renewed. As in express-session, a failed touch does not change the
@@ -206,14 +206,7 @@ static UNSAVED_NEW_SESSIONS: AtomicU64 = AtomicU64::new(0);
 /// The answer when the store fails: 503 if it is unreachable (try again
 /// later), 500 otherwise.
 fn store_failure(error: &StoreError) -> Response {
-    eprintln!("wasmhost-sdk: session store: {error}");
-    match error {
-        StoreError::Unavailable(_) | StoreError::Full => {
-            Response::text("session store unavailable")
-                .with_status(crate::StatusCode::SERVICE_UNAVAILABLE)
-        }
-        _ => crate::into_response::internal_error(),
-    }
+    error.failure_response("session store")
 }
 
 #[cfg(test)]
