@@ -3,7 +3,8 @@
 //! of the repository, so a rename cannot leave a reader walking to a file
 //! that is gone. A path is found if it exists from the repository's root or
 //! from the citing file's folder, or if a repository path ends with it (a
-//! doc may name `http/convert.rs` in a section about `host/src`).
+//! doc may name `http/convert.rs` in a section about `host/src`). Likewise
+//! every section a doc cites as `document.md, "Section"` is a heading there.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -133,6 +134,79 @@ fn every_path_the_docs_and_comments_cite_exists() {
     assert!(
         missing.is_empty(),
         "cited paths that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// The documents a section may be cited in, by the name citations use.
+const SECTIONED: &[(&str, &str)] = &[
+    ("README.md", "README.md"),
+    ("BENCHMARKS.md", "BENCHMARKS.md"),
+    ("architecture.md", "docs/architecture.md"),
+    ("guide.md", "docs/guide.md"),
+];
+
+/// `(document, section)` for every `document.md, "Section"` (the name in
+/// backticks or not) in `text`.
+fn cited_sections(text: &str) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    for &(name, path) in SECTIONED {
+        let mut rest = text;
+        while let Some(at) = rest.find(name) {
+            let after = rest[at + name.len()..].trim_start_matches(['`', ')']);
+            if let Some(quoted) = after.strip_prefix(", \"")
+                && let Some(end) = quoted.find('"')
+            {
+                // A citation may break across lines (of a comment, too).
+                let section = quoted[..end]
+                    .split_whitespace()
+                    .filter(|word| !word.starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                found.push((path, section));
+            }
+            rest = &rest[at + name.len()..];
+        }
+    }
+    found
+}
+
+#[test]
+fn every_section_the_docs_and_comments_cite_exists() {
+    let root = workspace();
+    let mut citing = Vec::new();
+    for base in CITING {
+        let path = root.join(base);
+        if path.is_file() {
+            citing.push(path);
+        } else {
+            walk(&path, &mut citing);
+        }
+    }
+    let mut missing = Vec::new();
+    for file in citing.iter().filter(|file| {
+        file.extension()
+            .is_some_and(|ext| ext == "rs" || ext == "md")
+    }) {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for (document, section) in cited_sections(&text) {
+            let headings = std::fs::read_to_string(root.join(document)).unwrap_or_default();
+            let wanted = section.to_lowercase();
+            let found = headings
+                .lines()
+                .filter(|line| line.starts_with('#'))
+                .any(|line| line.to_lowercase().contains(&wanted));
+            if !found {
+                let from = file.strip_prefix(root).unwrap_or(file);
+                missing.push(format!("{}: {document}, \"{section}\"", from.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "cited sections that do not exist:\n{}",
         missing.join("\n")
     );
 }
