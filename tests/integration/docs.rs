@@ -55,6 +55,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every file of [`CITING`].
+fn citing_files(root: &Path) -> Vec<PathBuf> {
+    let mut citing = Vec::new();
+    for base in CITING {
+        let path = root.join(base);
+        if path.is_file() {
+            citing.push(path);
+        } else {
+            walk(&path, &mut citing);
+        }
+    }
+    citing
+}
+
 /// The paths a text cites: in backticks, or as a Markdown link's target.
 fn cited(text: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -99,15 +113,7 @@ fn every_path_the_docs_and_comments_cite_exists() {
             path.to_string_lossy().trim_end_matches(".tmpl").to_owned()
         })
         .collect();
-    let mut citing = Vec::new();
-    for base in CITING {
-        let path = root.join(base);
-        if path.is_file() {
-            citing.push(path);
-        } else {
-            walk(&path, &mut citing);
-        }
-    }
+    let citing = citing_files(root);
     let mut missing = Vec::new();
     for file in citing.iter().filter(|file| {
         file.extension()
@@ -174,15 +180,7 @@ fn cited_sections(text: &str) -> Vec<(&'static str, String)> {
 #[test]
 fn every_section_the_docs_and_comments_cite_exists() {
     let root = workspace();
-    let mut citing = Vec::new();
-    for base in CITING {
-        let path = root.join(base);
-        if path.is_file() {
-            citing.push(path);
-        } else {
-            walk(&path, &mut citing);
-        }
-    }
+    let citing = citing_files(root);
     let mut missing = Vec::new();
     for file in citing.iter().filter(|file| {
         file.extension()
