@@ -34,12 +34,17 @@ impl BodyBudget {
         })
     }
 
-    /// Takes `bytes`, or none if that would overspend the budget.
-    pub fn take(self: &Arc<Self>, bytes: usize) -> Option<Held> {
-        let mut held = Held {
+    /// A hold on nothing yet, to grow as bytes come ([`Held::grow_to`]).
+    pub fn hold(self: &Arc<Self>) -> Held {
+        Held {
             budget: Arc::clone(self),
             bytes: 0,
-        };
+        }
+    }
+
+    /// Takes `bytes`, or none if that would overspend the budget.
+    pub fn take(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        let mut held = self.hold();
         held.grow_to(bytes).then_some(held)
     }
 

@@ -129,7 +129,7 @@ async fn read_body(
     max_body: usize,
     budget: &Arc<BodyBudget>,
 ) -> Result<(Vec<u8>, Held), Rejection> {
-    let mut held = budget.take(0).ok_or(Rejection::BodyOverBudget)?;
+    let mut held = budget.hold();
     let mut bytes: Vec<u8> = Vec::new();
     let max_frames = max_body_frames(max_body);
     let mut frames = 0;
