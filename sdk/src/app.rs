@@ -293,7 +293,7 @@ impl App {
     }
 
     /// Routes requests of every method for `path`; the handler can tell them
-    /// apart with [`Request::method`]. Routes are tried in order, so an `any`
+    /// apart with [`RequestHead::method`](crate::RequestHead::method). Routes are tried in order, so an `any`
     /// route added after a `get` for the same path takes only what the `get`
     /// does not.
     ///
@@ -397,7 +397,7 @@ impl Route {
             match segment {
                 Segment::Literal(literal) if literal == part => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(name) => params.push((name.clone(), crate::request::decode(part))),
+                Segment::Param(name) => params.push((name.clone(), crate::text::decode(part))),
             }
         }
         parts.next().is_none().then_some(params)

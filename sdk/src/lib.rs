@@ -79,71 +79,15 @@ pub use app::App;
 /// `(StatusCode::CREATED, Json(value))`.
 pub use http::StatusCode;
 pub use into_response::{IntoResponse, Json};
-pub use request::Request;
+pub use request::{Request, RequestHead};
 pub use response::Response;
 pub use session::{SameSite, Session, SessionError, SessionOptions, Unset};
 
-/// Raw bindings to the `wasmhost:app` world; used by [`export_app!`].
 #[doc(hidden)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "app",
-        pub_export_macro: true,
-        default_bindings_module: "wasmhost_sdk::bindings",
-    });
-}
+pub mod bindings;
+mod task;
 
-thread_local! {
-    /// The task id and count never change for an instance, so they are asked
-    /// of the host once rather than on every request.
-    static TASK: std::cell::OnceCell<(u32, u32)> = const { std::cell::OnceCell::new() };
-}
-
-fn task() -> (u32, u32) {
-    TASK.with(|task| {
-        *task.get_or_init(|| {
-            (
-                bindings::wasmhost::app::task::task_id(),
-                bindings::wasmhost::app::task::task_count(),
-            )
-        })
-    })
-}
-
-/// This task's id, `0..task_count()`, like JXcore's `process.threadId`.
-///
-/// A task keeps its id for as long as the host runs, also when its instance
-/// is replaced. The host is asked once per instance; later calls are free.
-/// Only a guest running in `wasmhost` can call it (off wasm it panics).
-///
-/// ```no_run
-/// use wasmhost_sdk::{App, Json, task_count, task_id};
-///
-/// fn app() -> App {
-///     App::new().get("/whoami", |_| {
-///         Json(serde_json::json!({ "task": task_id(), "of": task_count() }))
-///     })
-/// }
-/// ```
-pub fn task_id() -> u32 {
-    task().0
-}
-
-/// How many tasks the host runs: its `--tasks` option.
-///
-/// Only a guest running in `wasmhost` can call it (off wasm it panics).
-///
-/// ```no_run
-/// use wasmhost_sdk::{task_count, task_id};
-///
-/// // Split work between the tasks: this one takes every `task_count()`th job.
-/// let mine: Vec<u32> = (0..100).filter(|job| job % task_count() == task_id()).collect();
-/// # let _ = mine;
-/// ```
-pub fn task_count() -> u32 {
-    task().1
-}
+pub use task::{task_count, task_id};
 
 /// Exports an app from this crate. Give it a function that builds the
 /// [`App`]; it runs once per instance, on the first request.

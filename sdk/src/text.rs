@@ -4,7 +4,19 @@
 //! Every piece is valid UTF-8, since an ASCII byte never occurs inside a
 //! multi-byte character.
 
+use percent_encoding::percent_decode_str;
+
 pub(crate) use wasmhost_wire::{find_byte, rfind_byte, split_once_byte};
+
+/// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.
+pub(crate) fn decode(text: &str) -> String {
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+/// Decodes a form or query component: `+` is a space, then percent-decoding.
+pub(crate) fn decode_form(text: &str) -> String {
+    decode(&text.replace('+', " "))
+}
 
 /// `text` before and after the last `byte`.
 pub(crate) fn rsplit_once_byte(text: &str, byte: u8) -> Option<(&str, &str)> {

@@ -12,6 +12,7 @@ mod express_session;
 mod faults;
 mod host;
 mod hostile;
+mod layering;
 mod node_interop;
 mod ops;
 mod redis_hosts;

@@ -118,14 +118,7 @@ fn latest_date() -> SystemTime {
 ///
 /// let mut cookie = SessionCookie {
 ///     original_max_age: Some(60_000),
-///     partitioned: None,
-///     priority: None,
-///     expires: None,
-///     secure: None,
-///     http_only: true,
-///     domain: None,
-///     path: "/".to_owned(),
-///     same_site: None,
+///     ..SessionCookie::default()
 /// };
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
 /// cookie.reset_max_age(now);
@@ -176,6 +169,31 @@ pub struct SessionCookie {
     pub same_site: Option<SameSite>,
 }
 
+/// express-session's cookie defaults: `Path=/`, `HttpOnly`, no max age
+/// (a browser-session cookie) and no other attribute.
+///
+/// ```
+/// use wasmhost_sdk::session::SessionCookie;
+///
+/// let cookie = SessionCookie { original_max_age: Some(60_000), ..SessionCookie::default() };
+/// assert_eq!((cookie.path.as_str(), cookie.http_only), ("/", true));
+/// ```
+impl Default for SessionCookie {
+    fn default() -> Self {
+        SessionCookie {
+            original_max_age: None,
+            partitioned: None,
+            priority: None,
+            expires: None,
+            secure: None,
+            http_only: true,
+            domain: None,
+            path: root(),
+            same_site: None,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -207,10 +225,7 @@ impl SessionCookie {
     /// use std::time::{Duration, SystemTime};
     /// use wasmhost_sdk::session::SessionCookie;
     ///
-    /// # let mut cookie = SessionCookie {
-    /// #     original_max_age: None, partitioned: None, priority: None, expires: None,
-    /// #     secure: None, http_only: true, domain: None, path: "/".to_owned(), same_site: None,
-    /// # };
+    /// let mut cookie = SessionCookie::default();
     /// cookie.original_max_age = Some(15 * 60 * 1000);
     /// let now = SystemTime::now();
     /// cookie.reset_max_age(now);
@@ -231,10 +246,7 @@ impl SessionCookie {
     /// use std::time::{Duration, SystemTime};
     /// use wasmhost_sdk::session::SessionCookie;
     ///
-    /// # let mut cookie = SessionCookie {
-    /// #     original_max_age: None, partitioned: None, priority: None, expires: None,
-    /// #     secure: None, http_only: true, domain: None, path: "/".to_owned(), same_site: None,
-    /// # };
+    /// let mut cookie = SessionCookie::default();
     /// let now = SystemTime::now();
     /// assert_eq!(cookie.remaining(now), None);
     /// cookie.expires = Some(now + Duration::from_secs(90));
@@ -290,15 +302,10 @@ impl SessionCookie {
     /// use wasmhost_sdk::session::SessionCookie;
     ///
     /// let cookie = SessionCookie {
-    ///     original_max_age: None,
-    ///     partitioned: None,
-    ///     priority: None,
-    ///     expires: None,
     ///     secure: Some(true),
-    ///     http_only: true,
     ///     domain: Some("example.com".to_owned()),
-    ///     path: "/".to_owned(),
     ///     same_site: Some(SameSite::Strict),
+    ///     ..SessionCookie::default()
     /// };
     /// assert_eq!(
     ///     cookie.set_cookie("connect.sid", "s:id.sig"),
@@ -552,14 +559,7 @@ mod tests {
     fn express_default(now: SystemTime) -> SessionCookie {
         let mut cookie = SessionCookie {
             original_max_age: Some(900_000),
-            partitioned: None,
-            priority: None,
-            expires: None,
-            secure: None,
-            http_only: true,
-            domain: None,
-            path: "/".into(),
-            same_site: None,
+            ..SessionCookie::default()
         };
         cookie.reset_max_age(now);
         cookie

@@ -18,7 +18,7 @@ use super::cookie::SessionCookie;
 use super::error::SessionError;
 use super::options::{SessionOptions, new_id};
 use super::stored::{self, Fields, ReadError, Stored, is_reserved, merge_fields, read};
-use crate::Request;
+use crate::RequestHead;
 use crate::store::{self, StoreError};
 
 /// How long a session without a cookie expiry stays in the store, as
@@ -89,7 +89,7 @@ pub struct Session {
     merge: Option<Box<MergeBase>>,
     /// The request's head, kept only when [`SessionOptions::genid`] or
     /// [`SessionOptions::cookie_with`] may need it for a new id or cookie.
-    pub(super) request: Option<Rc<Request>>,
+    pub(super) request: Option<Rc<RequestHead>>,
 }
 
 /// Where a session and its id come from.

@@ -18,7 +18,7 @@ use super::options::{SessionOptions, Unset};
 use super::signature::{sign, unsign};
 use super::stored::{ReadError, read};
 use crate::store::{self, StoreError};
-use crate::{Request, Response};
+use crate::{RequestHead, Response};
 
 /// The session middleware of an [`crate::App`]: loads a session before the
 /// handler and commits it after.
@@ -44,7 +44,7 @@ impl SessionLayer {
 
     /// Whether `request` gets a session: like express-session, only one
     /// under the cookie's path (the browser sends the cookie to no others).
-    pub(crate) fn applies_to(&self, request: &Request) -> bool {
+    pub(crate) fn applies_to(&self, request: &RequestHead) -> bool {
         let path = request.path();
         match &self.options.cookie_with {
             None => path.starts_with(&self.options.cookie.path),
@@ -53,7 +53,7 @@ impl SessionLayer {
     }
 
     /// The request's session: the stored one its cookie names, or a new one.
-    pub(crate) fn load(&self, request: &Request) -> Result<(Session, Ticket), Response> {
+    pub(crate) fn load(&self, request: &RequestHead) -> Result<(Session, Ticket), Response> {
         let options = &self.options;
         if self.empty_secret {
             // Anyone could forge a cookie signed with an empty secret.
@@ -96,7 +96,7 @@ impl SessionLayer {
         };
         session.secure_request = secure_request;
         if options.needs_request() {
-            session.request = Some(Rc::new(request.head_copy()));
+            session.request = Some(Rc::new(request.clone()));
         }
         Ok((session, Ticket { now }))
     }

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::cookie::{SameSite, SessionCookie};
 use super::error::SessionError;
-use crate::Request;
+use crate::RequestHead;
 
 /// Bytes of randomness in a session id (32 characters of base64url).
 const ID_BYTES: usize = 24;
@@ -111,7 +111,7 @@ pub enum Unset {
 
 /// A `genid` function.
 #[derive(Clone)]
-struct IdGenerator(Rc<dyn Fn(&Request) -> String>);
+struct IdGenerator(Rc<dyn Fn(&RequestHead) -> String>);
 
 impl fmt::Debug for IdGenerator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,7 +120,7 @@ impl fmt::Debug for IdGenerator {
 }
 
 /// What [`SessionOptions::cookie_with`] is given.
-type AdjustCookie = dyn Fn(&Request, &mut SessionCookie);
+type AdjustCookie = dyn Fn(&RequestHead, &mut SessionCookie);
 
 /// A `cookie` function.
 #[derive(Clone)]
@@ -154,17 +154,7 @@ impl SessionOptions {
             secrets: vec![secret.into().into_bytes()],
             name: "connect.sid".to_owned(),
             prefix: "sess:".to_owned(),
-            cookie: SessionCookie {
-                original_max_age: None,
-                partitioned: None,
-                priority: None,
-                expires: None,
-                secure: None,
-                http_only: true,
-                domain: None,
-                path: "/".to_owned(),
-                same_site: None,
-            },
+            cookie: SessionCookie::default(),
             resave: true,
             save_uninitialized: true,
             rolling: false,
@@ -384,7 +374,7 @@ impl SessionOptions {
     /// });
     /// # let _ = options;
     /// ```
-    pub fn genid(mut self, genid: impl Fn(&Request) -> String + 'static) -> Self {
+    pub fn genid(mut self, genid: impl Fn(&RequestHead) -> String + 'static) -> Self {
         self.genid = Some(IdGenerator(Rc::new(genid)));
         self
     }
@@ -408,7 +398,10 @@ impl SessionOptions {
     /// });
     /// # let _ = options;
     /// ```
-    pub fn cookie_with(mut self, adjust: impl Fn(&Request, &mut SessionCookie) + 'static) -> Self {
+    pub fn cookie_with(
+        mut self,
+        adjust: impl Fn(&RequestHead, &mut SessionCookie) + 'static,
+    ) -> Self {
         self.cookie_with = Some(CookieAdjuster(Rc::new(adjust)));
         self
     }
@@ -608,7 +601,7 @@ impl SessionOptions {
 impl SessionOptions {
     /// The cookie options for `request`: the configured ones, adjusted by
     /// [`Self::cookie_with`] if there is one.
-    pub(super) fn cookie_for(&self, request: Option<&Request>) -> SessionCookie {
+    pub(super) fn cookie_for(&self, request: Option<&RequestHead>) -> SessionCookie {
         let mut cookie = self.cookie.clone();
         if let (Some(CookieAdjuster(adjust)), Some(request)) = (&self.cookie_with, request) {
             adjust(request, &mut cookie);
@@ -627,7 +620,7 @@ impl SessionOptions {
     /// when it generates a session).
     pub(super) fn new_cookie(
         &self,
-        request: Option<&Request>,
+        request: Option<&RequestHead>,
         secure_request: bool,
         now: SystemTime,
     ) -> SessionCookie {
@@ -664,7 +657,7 @@ impl SessionOptions {
 /// is made, for new, regenerated and detached sessions alike.
 pub(super) fn new_id(
     options: Option<&SessionOptions>,
-    request: Option<&Request>,
+    request: Option<&RequestHead>,
 ) -> Result<String, SessionError> {
     if let (Some(IdGenerator(genid)), Some(request)) =
         (options.and_then(|options| options.genid.as_ref()), request)

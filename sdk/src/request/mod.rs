@@ -1,24 +1,30 @@
-//! The request a handler sees: method, path, query, headers, body, route
-//! parameters and, with sessions enabled, its session.
+//! The request a handler sees: its head (method, path, query, headers, in
+//! `head.rs`), body, route parameters and, with sessions enabled, its
+//! session.
+
+mod head;
 
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime};
+use std::ops::Deref;
+use std::time::SystemTime;
 
-use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::exports::wasmhost::app::handler as raw;
 use crate::session::Session;
-use wasmhost_wire::{Packer, RequestHead, packed_len};
+use crate::text::find_byte;
+use wasmhost_wire::{Packer, packed_len};
 
-use crate::text::{find_byte, nul_pairs, split_byte, split_once_byte};
+pub use head::RequestHead;
 
 /// One HTTP request, as a handler sees it: `&mut Request`.
 ///
 /// It gives the method, the path and query, route parameters, headers, the
 /// body (as bytes or parsed JSON), when the host received it and, with
 /// [`crate::App::sessions`], its [`Session`]. Header names are matched
-/// whatever their case.
+/// whatever their case. The method, target, headers and time of arrival
+/// are its [`RequestHead`], which it dereferences to: `req.header("accept")`
+/// is [`RequestHead::header`].
 ///
 /// ```
 /// use wasmhost_sdk::{App, Request, Response};
@@ -40,14 +46,8 @@ use crate::text::{find_byte, nul_pairs, split_byte, split_once_byte};
 /// assert_eq!(response.body(), b"GET /items/9 id=9 page=2 agent=curl/8");
 /// ```
 pub struct Request {
-    method: Cow<'static, str>,
-    /// The target and headers in the wire format (`wasmhost-wire`).
-    packed: String,
-    /// Where the target and the path end in `packed`: found once, since
-    /// routing asks for the path once per route.
     head: RequestHead,
     body: Vec<u8>,
-    received_ms: u64,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) session: Option<Session>,
 }
@@ -57,9 +57,7 @@ pub struct Request {
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("method", &self.method())
-            .field("path", &self.path())
-            .field("query", &self.query())
+            .field("head", &self.head)
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }
@@ -69,7 +67,7 @@ impl Request {
     /// A request built by hand, e.g. in a guest's own unit tests, to pass
     /// to [`crate::App::handle`]. `path_with_query` is the request target as
     /// on the request line (`/search?q=a+b`); header names are matched
-    /// case-insensitively. Its [`Request::received`] time is now.
+    /// case-insensitively. Its [`RequestHead::received`] time is now.
     ///
     /// ```
     /// use wasmhost_sdk::Request;
@@ -141,113 +139,12 @@ impl Request {
         body: Vec<u8>,
         received_ms: u64,
     ) -> Self {
-        let head = RequestHead::parse(&packed);
         Request {
-            method,
-            head,
-            packed,
+            head: RequestHead::unpack(method, packed, received_ms),
             body,
-            received_ms,
             params: Vec::new(),
             session: None,
         }
-    }
-
-    /// A copy of the method, target, headers and time of arrival, without
-    /// the body, parameters or session: what a session option's function
-    /// may look at later in the request.
-    pub(crate) fn head_copy(&self) -> Request {
-        Request {
-            method: self.method.clone(),
-            packed: self.packed.clone(),
-            head: self.head,
-            body: Vec::new(),
-            received_ms: self.received_ms,
-            params: Vec::new(),
-            session: None,
-        }
-    }
-
-    /// When the host received the request (millisecond precision). Sessions
-    /// use it as "now", which saves a clock call per request; handlers can
-    /// too (for a rate limit's time window, say).
-    ///
-    /// ```
-    /// use std::time::UNIX_EPOCH;
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let request = Request::new("GET", "/", Vec::new(), Vec::new());
-    /// let now_ms = request.received().duration_since(UNIX_EPOCH).unwrap().as_millis();
-    /// let window = now_ms / 10_000; // which 10-second window this request falls in
-    /// # let _ = window;
-    /// ```
-    pub fn received(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(self.received_ms)
-    }
-
-    /// The method, e.g. `GET`, as the client sent it.
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let request = Request::new("DELETE", "/x", Vec::new(), Vec::new());
-    /// assert_eq!(request.method(), "DELETE");
-    /// ```
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// The method, copied without an allocation for the usual ones.
-    pub(crate) fn method_cow(&self) -> Cow<'static, str> {
-        self.method.clone()
-    }
-
-    /// The path without the query, as sent (not percent-decoded).
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let request = Request::new("GET", "/files/a%20b.txt?download", Vec::new(), Vec::new());
-    /// assert_eq!(request.path(), "/files/a%20b.txt");
-    /// ```
-    pub fn path(&self) -> &str {
-        self.head.path(&self.packed)
-    }
-
-    /// The raw query string after `?`, if any (not percent-decoded); see
-    /// [`Request::query_param`] for one parameter, decoded.
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let request = Request::new("GET", "/search?q=a+b&page=2", Vec::new(), Vec::new());
-    /// assert_eq!(request.query(), Some("q=a+b&page=2"));
-    /// let request = Request::new("GET", "/search", Vec::new(), Vec::new());
-    /// assert_eq!(request.query(), None);
-    /// ```
-    pub fn query(&self) -> Option<&str> {
-        self.head.query(&self.packed)
-    }
-
-    /// The first query parameter called `name`, percent-decoded (`+` is a
-    /// space); `Some("")` for a name without a value, none if it is absent.
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let target = "/search?q=caf%C3%A9+au+lait&all";
-    /// let request = Request::new("GET", target, Vec::new(), Vec::new());
-    /// assert_eq!(request.query_param("q").as_deref(), Some("café au lait"));
-    /// assert_eq!(request.query_param("all").as_deref(), Some(""));
-    /// assert_eq!(request.query_param("page"), None);
-    /// let page: u32 = request.query_param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    /// assert_eq!(page, 1);
-    /// ```
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        split_byte(self.query()?, b'&').find_map(|pair| {
-            let (key, value) = split_once_byte(pair, b'=').unwrap_or((pair, ""));
-            (decode_form(key) == name).then(|| decode_form(value))
-        })
     }
 
     /// The route parameter `name` (from a `:name` segment of the route that
@@ -268,62 +165,6 @@ impl Request {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
-    }
-
-    /// The first value of header `name`, whatever its case.
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let headers = vec![("Accept".to_owned(), "application/json".to_owned())];
-    /// let request = Request::new("GET", "/", headers, Vec::new());
-    /// assert_eq!(request.header("accept"), Some("application/json"));
-    /// assert_eq!(request.header("authorization"), None);
-    /// ```
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
-    }
-
-    /// Every value of header `name` (whatever its case), in the order
-    /// received: a header sent several times has several values.
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let headers = vec![
-    ///     ("x-forwarded-for".to_owned(), "10.0.0.1".to_owned()),
-    ///     ("X-Forwarded-For".to_owned(), "10.0.0.2".to_owned()),
-    /// ];
-    /// let request = Request::new("GET", "/", headers, Vec::new());
-    /// let hops: Vec<&str> = request.header_values("x-forwarded-for").collect();
-    /// assert_eq!(hops, ["10.0.0.1", "10.0.0.2"]);
-    /// ```
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers()
-            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
-    }
-
-    /// All headers as (name, value), in the order received. Names from the
-    /// host are in lower case.
-    ///
-    /// ```
-    /// use wasmhost_sdk::Request;
-    ///
-    /// let headers = vec![
-    ///     ("host".to_owned(), "example.com".to_owned()),
-    ///     ("accept".to_owned(), "*/*".to_owned()),
-    /// ];
-    /// let request = Request::new("GET", "/", headers, Vec::new());
-    /// for (name, value) in request.headers() {
-    ///     println!("{name}: {value}");
-    /// }
-    /// assert_eq!(request.headers().count(), 2);
-    /// ```
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        nul_pairs(self.head.headers(&self.packed))
     }
 
     /// The body, as received (empty if there was none). The host refuses
@@ -389,13 +230,14 @@ impl Request {
     }
 }
 
-/// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.
-pub(crate) fn decode(text: &str) -> String {
-    percent_decode_str(text).decode_utf8_lossy().into_owned()
-}
+/// A request is read through its head as well: `req.path()`,
+/// `req.header(..)` and the rest of [`RequestHead`]'s methods.
+impl Deref for Request {
+    type Target = RequestHead;
 
-fn decode_form(text: &str) -> String {
-    decode(&text.replace('+', " "))
+    fn deref(&self) -> &RequestHead {
+        &self.head
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,48 @@
+//! Which task runs this request: [`task_id`] and [`task_count`], asked of
+//! the host once per instance.
+
+use crate::bindings::wasmhost::app::task as host;
+
+thread_local! {
+    /// The task id and count never change for an instance, so they are asked
+    /// of the host once rather than on every request.
+    static TASK: std::cell::OnceCell<(u32, u32)> = const { std::cell::OnceCell::new() };
+}
+
+fn task() -> (u32, u32) {
+    TASK.with(|task| *task.get_or_init(|| (host::task_id(), host::task_count())))
+}
+
+/// This task's id, `0..task_count()`, like JXcore's `process.threadId`.
+///
+/// A task keeps its id for as long as the host runs, also when its instance
+/// is replaced. The host is asked once per instance; later calls are free.
+/// Only a guest running in `wasmhost` can call it (off wasm it panics).
+///
+/// ```no_run
+/// use wasmhost_sdk::{App, Json, task_count, task_id};
+///
+/// fn app() -> App {
+///     App::new().get("/whoami", |_| {
+///         Json(serde_json::json!({ "task": task_id(), "of": task_count() }))
+///     })
+/// }
+/// ```
+pub fn task_id() -> u32 {
+    task().0
+}
+
+/// How many tasks the host runs: its `--tasks` option.
+///
+/// Only a guest running in `wasmhost` can call it (off wasm it panics).
+///
+/// ```no_run
+/// use wasmhost_sdk::{task_count, task_id};
+///
+/// // Split work between the tasks: this one takes every `task_count()`th job.
+/// let mine: Vec<u32> = (0..100).filter(|job| job % task_count() == task_id()).collect();
+/// # let _ = mine;
+/// ```
+pub fn task_count() -> u32 {
+    task().1
+}
