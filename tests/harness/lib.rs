@@ -178,9 +178,36 @@ impl Host {
         Host::start(&guest("test-app"), args)
     }
 
+    /// `wasmhost` serving the guest `package` on `redis`'s store, with
+    /// `args` after `--store`.
+    pub fn on_redis(package: &str, redis: &RedisServer, args: &[&str]) -> Host {
+        let url = redis.url();
+        let mut all = vec!["--store", url.as_str()];
+        all.extend_from_slice(args);
+        Host::start(&guest(package), &all)
+    }
+
     /// Status and body of `GET path` on a new connection.
     pub fn get(&self, path: &str) -> (u16, String) {
         get_text(&http(), &self.url(path), None)
+    }
+
+    /// `GET path` on a new connection with an optional `Cookie` header and
+    /// extra `headers`: the whole response.
+    pub fn send(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::blocking::Response {
+        let mut request = http().get(self.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().expect("the host answers")
     }
 
     /// Everything the host has logged so far.
@@ -284,13 +311,21 @@ pub fn http() -> reqwest::blocking::Client {
 
 /// The `connect.sid=...` pair of a response's Set-Cookie, for a Cookie header.
 pub fn session_cookie(response: &reqwest::blocking::Response) -> String {
-    let set_cookie = response
+    set_cookie(response).expect("a session cookie is set")
+}
+
+/// The `name=value` pair of a response's Set-Cookie, if it sent one.
+pub fn set_cookie(response: &reqwest::blocking::Response) -> Option<String> {
+    set_cookie_header(response).map(|value| value.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// A response's whole Set-Cookie header, if it sent one.
+pub fn set_cookie_header(response: &reqwest::blocking::Response) -> Option<String> {
+    response
         .headers()
         .get(reqwest::header::SET_COOKIE)
-        .expect("a session cookie is set")
-        .to_str()
-        .expect("the cookie is text");
-    set_cookie.split(';').next().unwrap_or_default().to_owned()
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The session id a `connect.sid=s%3A<id>.<signature>` cookie carries.

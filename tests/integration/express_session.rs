@@ -287,7 +287,8 @@
 use std::time::Duration;
 
 use wasmhost_tests::{
-    Host, RedisServer, admin_get, get_text, guest, http, metric, start_with_admin,
+    Host, RedisServer, admin_get, get_text, guest, http, metric, set_cookie, set_cookie_header,
+    start_with_admin,
 };
 
 /// A host serving `test-app` on one task with its admin endpoint, and
@@ -318,11 +319,7 @@ fn entries(admin: u16) -> u64 {
 /// `GET path` with an optional cookie: the status and the session cookie
 /// the response set, if any.
 fn get(host: &Host, path: &str, cookie: Option<&str>) -> (u16, Option<String>) {
-    let mut request = http().get(host.url(path));
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    let response = request.send().unwrap();
+    let response = host.send(path, cookie, &[]);
     (response.status().as_u16(), set_cookie(&response))
 }
 
@@ -333,15 +330,6 @@ fn store_calls(admin: u16, operation: &str) -> u64 {
         "wasmhost_store_operations_total{{backend=\"memory\",operation=\"{operation}\",result=\"ok\"}}"
     );
     metric(&text, &prefix).unwrap_or(0.0) as u64
-}
-
-/// The `connect.sid=…` of a response, if it set one.
-fn set_cookie(response: &reqwest::blocking::Response) -> Option<String> {
-    response
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or_default().to_owned())
 }
 
 // saveUninitialized: false. In express-session a new session's generated id
@@ -392,8 +380,11 @@ fn save_should_prevent_end_of_request_save() {
 #[test]
 fn resave_false_should_pass_session_touch_error_without_changing_the_answer() {
     let redis = RedisServer::start();
-    let store = redis.url();
-    let (host, _) = host(&["--store", &store, "--env", "SESSION_RESAVE=false"]);
+    let host = Host::on_redis(
+        "test-app",
+        &redis,
+        &["--tasks", "1", "--env", "SESSION_RESAVE=false"],
+    );
     let client = http();
     let first = client.get(host.url("/visits")).send().unwrap();
     let cookie = set_cookie(&first).expect("a session");
@@ -423,15 +414,6 @@ fn destroy_then_save_does_not_write_the_session_back() {
     assert!(metrics.contains("wasmhost_store_entries 0"), "{metrics}");
     let (_, visits) = get_text(&client, &host.url("/visits"), Some(&cookie));
     assert!(visits.contains("\"visits\":1"), "a new session: {visits}");
-}
-
-/// The `Set-Cookie` header of a response, whole.
-fn set_cookie_header(response: &reqwest::blocking::Response) -> Option<String> {
-    response
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
 }
 
 // test/session.js: cookie, .expires, when given a Date: "should set
@@ -626,11 +608,7 @@ fn save_uninitialized_option() {
 
 /// The `Set-Cookie` header of a GET of `path` with an optional cookie.
 fn get_header(host: &Host, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
-    let mut request = http().get(host.url(path));
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    let response = request.send().unwrap();
+    let response = host.send(path, cookie, &[]);
     let status = response.status().as_u16();
     let header = set_cookie_header(&response);
     (status, header, response.text().unwrap_or_default())
@@ -651,8 +629,7 @@ fn when_response_ended_should_have_saved_session() {
 #[test]
 fn when_sid_not_in_store_should_create_a_new_session_with_a_new_sid() {
     let redis = RedisServer::start();
-    let store = redis.url();
-    let host = Host::start(&guest("test-app"), &["--tasks", "1", "--store", &store]);
+    let host = Host::on_redis("test-app", &redis, &["--tasks", "1"]);
     let (_, first) = get(&host, "/visits", None);
     let first = first.expect("a session");
     let _: () = redis::cmd("FLUSHALL").query(&mut redis.client()).unwrap();
@@ -729,13 +706,9 @@ fn the_cookie_name_defaults_to_connect_sid_with_a_generated_id() {
 #[test]
 fn secret_option_signs_with_the_first_secret_and_reads_with_all() {
     let redis = RedisServer::start();
-    let store = redis.url();
     let start = |secrets: &str| {
         let env = format!("SESSION_SECRET={secrets}");
-        Host::start(
-            &guest("test-app"),
-            &["--tasks", "1", "--store", &store, "--env", &env],
-        )
+        Host::on_redis("test-app", &redis, &["--tasks", "1", "--env", &env])
     };
     let old = start("nyan cat");
     let both = start("keyboard cat,nyan cat");
@@ -873,11 +846,7 @@ fn expires_in(header: &str) -> u64 {
 
 /// `GET path` with a cookie and a header.
 fn get_with(host: &Host, path: &str, cookie: Option<&str>, header: (&str, &str)) -> Option<String> {
-    let mut request = http().get(host.url(path)).header(header.0, header.1);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    set_cookie_header(&request.send().unwrap())
+    set_cookie_header(&host.send(path, cookie, &[header]))
 }
 
 // proxy option: S30 "when enabled: should trust X-Forwarded-Proto when
@@ -1071,14 +1040,12 @@ fn resave_false_still_saves_modified_sessions() {
 #[test]
 fn touch_should_reset_session_expiration() {
     let redis = RedisServer::start();
-    let store = redis.url();
-    let host = Host::start(
-        &guest("test-app"),
+    let host = Host::on_redis(
+        "test-app",
+        &redis,
         &[
             "--tasks",
             "1",
-            "--store",
-            &store,
             "--env",
             "SESSION_RESAVE=false",
             "--env",
@@ -1141,17 +1108,10 @@ fn save_prevents_the_end_of_request_save_and_empty_responses_save_too() {
 #[test]
 fn the_stored_expiry_is_the_cookies() {
     let redis = RedisServer::start();
-    let store = redis.url();
-    let host = Host::start(
-        &guest("test-app"),
-        &[
-            "--tasks",
-            "1",
-            "--store",
-            &store,
-            "--env",
-            "SESSION_MAX_AGE_MS=60000",
-        ],
+    let host = Host::on_redis(
+        "test-app",
+        &redis,
+        &["--tasks", "1", "--env", "SESSION_MAX_AGE_MS=60000"],
     );
     let (_, header, _) = get_header(&host, "/session/user", None);
     let header = header.expect("a cookie");
@@ -1397,8 +1357,7 @@ fn only_session_data_is_enumerable() {
 #[test]
 fn a_stored_session_without_a_cookie_is_an_error() {
     let redis = RedisServer::start();
-    let store = redis.url();
-    let host = Host::start(&guest("test-app"), &["--tasks", "1", "--store", &store]);
+    let host = Host::on_redis("test-app", &redis, &["--tasks", "1"]);
     let (_, cookie) = get(&host, "/visits", None);
     let cookie = cookie.expect("a cookie");
     let key = format!("sess:{}", wasmhost_tests::session_id(&cookie));
@@ -1437,13 +1396,12 @@ fn rolling_cookies_expire_from_each_request() {
 /// A host serving test-app on `redis` with a short store timeout and the
 /// given `SESSION_*` variables.
 fn redis_session_host(redis: &RedisServer, env: &[&str]) -> Host {
-    let store = redis.url();
-    let mut args = vec!["--store", store.as_str(), "--store-timeout", "500ms"];
+    let mut args = vec!["--tasks", "1", "--store-timeout", "500ms"];
     for var in env {
         args.push("--env");
         args.push(var);
     }
-    host(&args).0
+    Host::on_redis("test-app", redis, &args)
 }
 
 /// From now on Redis refuses `command` (an ACL rule on the default user).

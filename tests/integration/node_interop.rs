@@ -18,8 +18,8 @@ use reqwest::header::SET_COOKIE;
 use serde_json::Value;
 use wasmhost_tests::node::{missing, npm_ci};
 use wasmhost_tests::{
-    Host, Listening, RedisServer, die_with_test, express_signature, get_text, guest, http,
-    session_cookie, session_id, workspace,
+    Host, Listening, RedisServer, die_with_test, express_signature, get_text, http, session_cookie,
+    session_id, workspace,
 };
 
 /// The one secret both sides sign with.
@@ -86,12 +86,8 @@ impl NodeApp {
 
 /// A wasmhost host running guest `app` on `redis`, with the shared secret.
 fn host_on(redis: &RedisServer, app: &str) -> Host {
-    let url = redis.url();
     let secret = format!("SESSION_SECRET={SECRET}");
-    Host::start(
-        &guest(app),
-        &["--tasks", "2", "--store", &url, "--env", &secret],
-    )
+    Host::on_redis(app, redis, &["--tasks", "2", "--env", &secret])
 }
 
 fn json(body: &str) -> Value {

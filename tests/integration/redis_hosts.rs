@@ -18,17 +18,10 @@ use wasmhost_tests::{
 const STORE_TIMEOUT: &str = "500ms";
 
 fn host_on(redis: &RedisServer, app: &str, tasks: &str) -> Host {
-    let url = redis.url();
-    Host::start(
-        &guest(app),
-        &[
-            "--tasks",
-            tasks,
-            "--store",
-            &url,
-            "--store-timeout",
-            STORE_TIMEOUT,
-        ],
+    Host::on_redis(
+        app,
+        redis,
+        &["--tasks", tasks, "--store-timeout", STORE_TIMEOUT],
     )
 }
 
@@ -269,11 +262,11 @@ fn a_bad_store_url_is_refused_with_one_line() {
 #[test]
 fn apps_with_different_store_prefixes_cannot_reach_each_others_keys() {
     let redis = RedisServer::start();
-    let url = redis.url();
     let on = |prefix: &str| {
-        Host::start(
-            &guest("test-app"),
-            &["--tasks", "1", "--store", &url, "--store-prefix", prefix],
+        Host::on_redis(
+            "test-app",
+            &redis,
+            &["--tasks", "1", "--store-prefix", prefix],
         )
     };
     let (shop, blog) = (on("shop:"), on("blog:"));
@@ -321,10 +314,10 @@ fn apps_with_different_store_prefixes_cannot_reach_each_others_keys() {
 #[test]
 fn values_in_redis_too_large_or_not_text_are_errors_not_allocations() {
     let redis = RedisServer::start();
-    let url = redis.url();
-    let host = Host::start(
-        &guest("test-app"),
-        &["--tasks", "1", "--store", &url, "--store-max-value", "1KiB"],
+    let host = Host::on_redis(
+        "test-app",
+        &redis,
+        &["--tasks", "1", "--store-max-value", "1KiB"],
     );
     // Written by another client of the Redis, past this host's limit.
     let mut redis_client = redis.client();
@@ -350,10 +343,10 @@ fn values_in_redis_too_large_or_not_text_are_errors_not_allocations() {
 #[test]
 fn a_write_that_times_out_says_its_outcome_is_unknown() {
     let redis = RedisServer::start();
-    let url = redis.url();
-    let host = Host::start(
-        &guest("test-app"),
-        &["--tasks", "1", "--store", &url, "--store-timeout", "300ms"],
+    let host = Host::on_redis(
+        "test-app",
+        &redis,
+        &["--tasks", "1", "--store-timeout", "300ms"],
     );
     // Redis takes the command, then answers nothing for 2 s.
     let mut stall = redis.client();

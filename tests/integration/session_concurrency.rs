@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::thread;
 
 use serde_json::Value;
-use wasmhost_tests::{Host, RedisServer, get_text, guest, http, session_cookie};
+use wasmhost_tests::{Host, RedisServer, get_text, http, session_cookie};
 
 /// Requests of one session in flight at once: all of them fit the tasks.
 const CONCURRENT: usize = 6;
@@ -20,14 +20,8 @@ const WAIT_MS: u64 = 300;
 /// Two hosts of 3 tasks each on one Redis, serving test-app with `merge`
 /// as its `SESSION_MERGE`.
 fn two_hosts(redis: &RedisServer, merge: bool) -> [Host; 2] {
-    let url = redis.url();
     let merge = format!("SESSION_MERGE={merge}");
-    let start = || {
-        Host::start(
-            &guest("test-app"),
-            &["--tasks", "3", "--store", &url, "--env", &merge],
-        )
-    };
+    let start = || Host::on_redis("test-app", redis, &["--tasks", "3", "--env", &merge]);
     [start(), start()]
 }
 
