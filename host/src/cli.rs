@@ -6,11 +6,13 @@
 //! Everything a user can get wrong here is checked before any thread starts, so
 //! bad input ends in one clear line and a non-zero exit.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, DEFAULT_DRAIN_TIMEOUT, DEFAULT_QUEUE_TIMEOUT, ProcessSettings, cpus};
@@ -47,6 +49,73 @@ pub struct Args {
     pub serve: Cli,
 }
 
+/// Why the command line was not parsed into [`Args`].
+#[derive(Debug)]
+pub enum ArgsError {
+    /// `--help` or `--version`: clap prints it and wasmhost exits with success.
+    Print(clap::Error),
+    /// A mistake, said in one line.
+    Refused(String),
+}
+
+/// Parses `wasmhost`'s command line (`raw` starts with the program's name).
+/// A mistake comes back as one line, never clap's several; a first argument
+/// that is no file but close to a subcommand's name is taken for a typo of it.
+pub fn parse_args(raw: Vec<OsString>) -> Result<Args, ArgsError> {
+    if let Some(line) = raw.get(1).and_then(mistyped_subcommand) {
+        return Err(ArgsError::Refused(line));
+    }
+    Args::try_parse_from(raw).map_err(|error| match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ArgsError::Print(error),
+        _ => ArgsError::Refused(clap_in_one_line(&error)),
+    })
+}
+
+/// The subcommands, for "did you mean".
+const SUBCOMMANDS: [&str; 2] = ["new", "compile"];
+
+/// "did you mean `wasmhost new`?" for a first argument such as `nwe` that is
+/// not a file and not a subcommand but one or two letters from one.
+fn mistyped_subcommand(first: &OsString) -> Option<String> {
+    let first = first.to_str()?;
+    if first.starts_with('-')
+        || first.contains(['.', '/'])
+        || SUBCOMMANDS.contains(&first)
+        || Path::new(first).exists()
+    {
+        return None;
+    }
+    let near = SUBCOMMANDS
+        .into_iter()
+        .find(|name| strsim::damerau_levenshtein(first, name) <= 2)?;
+    Some(format!(
+        "`{}` is neither an app file nor a subcommand; did you mean `wasmhost {near}`?",
+        log_text::for_log(first, 64)
+    ))
+}
+
+/// clap's message without its usage and help footer, on one line.
+fn clap_in_one_line(error: &clap::Error) -> String {
+    let text = error.to_string();
+    let mut line = String::new();
+    for piece in text.lines().map(str::trim) {
+        if piece.starts_with("Usage:") || piece.starts_with("For more information") {
+            break;
+        }
+        if piece.is_empty() {
+            continue;
+        }
+        let piece = piece.strip_prefix("error: ").unwrap_or(piece);
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(piece);
+    }
+    format!("{line} (see `wasmhost --help`)")
+}
+
 /// What `wasmhost` can do besides serving an app.
 #[derive(Subcommand)]
 pub enum Command {
@@ -62,8 +131,10 @@ pub enum Command {
     },
     /// Write a new guest app project, ready to build and serve.
     New {
-        /// The project's name (and directory): letters, digits, `-`, `_`.
-        name: String,
+        /// The project's directory, made with its parents as `cargo new` does;
+        /// its last part is the project's name: letters, digits, `-`, `_`.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
         /// The wasmhost-sdk crate to depend on [default: the SDK this
         /// wasmhost was built with].
         #[arg(long, value_name = "PATH")]

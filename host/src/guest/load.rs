@@ -40,10 +40,10 @@ use crate::log_text::one_line;
 /// Why a file cannot be run as a wasmhost app.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a WebAssembly file")]
     NotWasm { path: PathBuf },
@@ -55,7 +55,9 @@ pub enum LoadError {
     Invalid { path: PathBuf, reason: String },
     #[error("{path} needs an import wasmhost does not provide: {reason}")]
     UnknownImport { path: PathBuf, reason: String },
-    #[error("{path} does not export the `wasmhost:app/handler` interface: {reason}")]
+    #[error(
+        "{path} does not export the `wasmhost:app/handler` interface (a Rust guest exports it with `wasmhost_sdk::export_app!(app);` in its src/lib.rs): {reason}"
+    )]
     NoHandler { path: PathBuf, reason: String },
     #[error(
         "{path} was precompiled by another version of wasmhost or wasmtime, or for another machine; compile it again with `wasmhost compile`: {reason}"
@@ -73,10 +75,10 @@ pub enum LoadError {
     CompileTimeout { path: PathBuf, limit: Duration },
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -129,9 +131,9 @@ pub fn precompile(input: &Path, output: &Path) -> Result<(), LoadError> {
         path: input.to_owned(),
         reason: one_line(&e),
     })?;
-    std::fs::write(output, compiled).map_err(|source| LoadError::Write {
+    std::fs::write(output, compiled).map_err(|error| LoadError::Write {
         path: output.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -170,9 +172,9 @@ fn read_component(path: &Path) -> Result<AppBytes, LoadError> {
 /// [`MAX_APP_BYTES`] (checked while reading, so a file that grows meanwhile
 /// is cut off too).
 fn read_bounded(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let read_error = |source| LoadError::Read {
+    let read_error = |error| LoadError::Read {
         path: path.to_owned(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
