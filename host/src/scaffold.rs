@@ -1,8 +1,11 @@
-//! `wasmhost new NAME`: writes a ready guest project, as `cargo new` or
+//! `wasmhost new PATH`: writes a ready guest project, as `cargo new` or
 //! `spin new` do: a Cargo.toml for a `wasm32-wasip2` component depending on
-//! the SDK, a `.cargo/config.toml` that makes that target the default, a
-//! handler with one route, a session and a store call, and a README with the
-//! two commands that build and serve it.
+//! the SDK (and on `serde_json`, which the guide's examples use), a handler
+//! with one route, a session and a store call, a unit test of them that
+//! plain `cargo test` runs natively against the SDK's test host, and a
+//! README with the commands that build, test and serve it. No
+//! `.cargo/config.toml` makes wasm32-wasip2 the default target: `cargo test`
+//! would then build the tests for wasm and fail to run them.
 //!
 //! The templates live in `host/templates/new` and are compiled into the
 //! binary. The SDK is found by path: by default the SDK beside the host
@@ -17,14 +20,10 @@ pub fn default_sdk() -> PathBuf {
 }
 
 /// Each template file: where it goes in the project, and its text.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 4] = [
     (
         "Cargo.toml",
         include_str!("../templates/new/Cargo.toml.tmpl"),
-    ),
-    (
-        ".cargo/config.toml",
-        include_str!("../templates/new/.cargo/config.toml.tmpl"),
     ),
     (
         "src/lib.rs",
@@ -50,25 +49,29 @@ pub enum NewError {
         "the SDK is not at {0} (no Cargo.toml there); pass --sdk PATH to the wasmhost-sdk crate"
     )]
     NoSdk(PathBuf),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
-/// Writes the project `name` into `parent/name`, depending on the SDK at
+/// Writes a project into the new directory `dir` (as `cargo new PATH`: the
+/// project is named after its last component), depending on the SDK at
 /// `sdk`; returns the project's directory.
-pub fn new_project(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, NewError> {
+pub fn new_project(dir: &Path, sdk: &Path) -> Result<PathBuf, NewError> {
+    let name = dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
     check_name(name)?;
     let sdk = sdk
         .canonicalize()
         .ok()
         .filter(|sdk| sdk.join("Cargo.toml").is_file())
         .ok_or_else(|| NewError::NoSdk(sdk.to_owned()))?;
-    let dir = parent.join(name);
     if dir.exists() {
-        return Err(NewError::Exists(dir));
+        return Err(NewError::Exists(dir.to_owned()));
     }
     let sdk_path = sdk.to_string_lossy().replace('\\', "/");
     let crate_name = name.replace('-', "_");
@@ -84,12 +87,12 @@ pub fn new_project(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, New
             }
             std::fs::write(path, text.as_bytes())
         };
-        write(&path).map_err(|source| NewError::Write {
+        write(&path).map_err(|error| NewError::Write {
             path: path.clone(),
-            source,
+            error,
         })?;
     }
-    Ok(dir)
+    Ok(dir.to_owned())
 }
 
 /// A crate name Cargo accepts, and that is safe inside the templates'
@@ -139,7 +142,12 @@ mod tests {
         let parent = std::env::temp_dir().join(format!("wasmhost-new-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&parent);
         std::fs::create_dir_all(&parent).unwrap();
-        let dir = new_project(&parent, "my-app", &default_sdk()).unwrap();
+        let dir = new_project(&parent.join("apps/my-app"), &default_sdk()).unwrap();
+        assert_eq!(
+            dir,
+            parent.join("apps/my-app"),
+            "made with its parents, as cargo new"
+        );
         for (file, _) in TEMPLATES {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             assert!(!text.contains("{{"), "{file} has an unfilled placeholder");
@@ -149,11 +157,11 @@ mod tests {
         let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
         assert!(readme.contains("target/wasm32-wasip2/release/my_app.wasm"));
         assert!(matches!(
-            new_project(&parent, "my-app", &default_sdk()),
+            new_project(&parent.join("apps/my-app"), &default_sdk()),
             Err(NewError::Exists(_))
         ));
         assert!(matches!(
-            new_project(&parent, "other", &parent.join("nowhere")),
+            new_project(&parent.join("other"), &parent.join("nowhere")),
             Err(NewError::NoSdk(_))
         ));
         std::fs::remove_dir_all(&parent).unwrap();

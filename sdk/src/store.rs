@@ -54,6 +54,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::wasmhost::app::store as raw;
+// Off wasm (a guest's own `cargo test`), the test host stands in for wasmhost.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::wasmhost::app::store as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::store as host;
 use crate::{IntoResponse, Response, StatusCode};
 
 /// Why a store operation failed. Failures are values, never traps: the
@@ -64,7 +69,7 @@ use crate::{IntoResponse, Response, StatusCode};
 /// for the rest, the error itself going to the guest's stderr (the host log),
 /// not to the client.
 ///
-/// ```no_run
+/// ```
 /// use wasmhost_sdk::store::{self, StoreError};
 /// use wasmhost_sdk::{Response, StatusCode};
 ///
@@ -152,7 +157,7 @@ impl From<raw::StoreError> for StoreError {
 
 /// The value under `key`, if there is one and it has not expired.
 ///
-/// ```no_run
+/// ```
 /// use wasmhost_sdk::store;
 ///
 /// # fn main() -> Result<(), store::StoreError> {
@@ -164,14 +169,14 @@ impl From<raw::StoreError> for StoreError {
 /// # }
 /// ```
 pub fn get(key: &str) -> Result<Option<String>, StoreError> {
-    Ok(raw::store_read(key)?)
+    Ok(host::store_read(key)?)
 }
 
 /// Stores `value` under `key`, replacing what was there; with `ttl` it
 /// expires that long from now, with none it never does (a TTL over about
 /// 100 years counts as none).
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use wasmhost_sdk::store;
 ///
@@ -182,7 +187,7 @@ pub fn get(key: &str) -> Result<Option<String>, StoreError> {
 /// # }
 /// ```
 pub fn set(key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
-    Ok(raw::store_set(key, value, ttl.map(millis))?)
+    Ok(host::store_set(key, value, ttl.map(millis))?)
 }
 
 fn millis(ttl: Duration) -> u64 {
@@ -191,7 +196,7 @@ fn millis(ttl: Duration) -> u64 {
 
 /// Removes `key` (a missing key is fine).
 ///
-/// ```no_run
+/// ```
 /// use wasmhost_sdk::store;
 ///
 /// # fn main() -> Result<(), store::StoreError> {
@@ -201,13 +206,13 @@ fn millis(ttl: Duration) -> u64 {
 /// # }
 /// ```
 pub fn remove(key: &str) -> Result<(), StoreError> {
-    Ok(raw::store_remove(key)?)
+    Ok(host::store_remove(key)?)
 }
 
 /// Gives `key` a new TTL (none: no expiry) without changing its value;
 /// false if there is no such key.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use wasmhost_sdk::store;
 ///
@@ -220,7 +225,7 @@ pub fn remove(key: &str) -> Result<(), StoreError> {
 /// # }
 /// ```
 pub fn touch(key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
-    Ok(raw::store_touch(key, ttl.map(millis))?)
+    Ok(host::store_touch(key, ttl.map(millis))?)
 }
 
 /// Stores `value` under `key` only if the key holds nothing (or expired):
@@ -231,7 +236,7 @@ pub fn touch(key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
 /// Use it for locks, reservations and "first one wins", or to create a
 /// counter with a TTL before [`increment`]ing it.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use wasmhost_sdk::store;
 ///
@@ -254,7 +259,7 @@ pub fn touch(key: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
 /// # }
 /// ```
 pub fn set_if_absent(key: &str, value: &str, ttl: Option<Duration>) -> Result<bool, StoreError> {
-    Ok(raw::store_set_if_absent(key, value, ttl.map(millis))?)
+    Ok(host::store_set_if_absent(key, value, ttl.map(millis))?)
 }
 
 /// If `key` holds `expected` (none: holds nothing), replaces it with `new`
@@ -265,7 +270,7 @@ pub fn set_if_absent(key: &str, value: &str, ttl: Option<Duration>) -> Result<bo
 /// computed from the old one without losing a change another task made in
 /// between.
 ///
-/// ```no_run
+/// ```
 /// use wasmhost_sdk::store;
 ///
 /// # fn main() -> Result<(), store::StoreError> {
@@ -293,7 +298,7 @@ pub fn compare_and_swap(
     new: Option<&str>,
     ttl: Option<Duration>,
 ) -> Result<bool, StoreError> {
-    Ok(raw::store_compare_and_swap(
+    Ok(host::store_compare_and_swap(
         key,
         expected,
         new,
@@ -311,7 +316,7 @@ pub fn compare_and_swap(
 /// [`StoreError::Unavailable`], the increment may or may not have happened:
 /// read the counter back rather than repeat it.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use wasmhost_sdk::store;
 ///
@@ -333,13 +338,13 @@ pub fn compare_and_swap(
 /// # }
 /// ```
 pub fn increment(key: &str, delta: i64) -> Result<i64, StoreError> {
-    Ok(raw::store_increment(key, delta)?)
+    Ok(host::store_increment(key, delta)?)
 }
 
 /// [`get`], decoding the value from JSON into any `Deserialize` type; a
 /// value that is not that JSON is [`StoreError::Decode`].
 ///
-/// ```no_run
+/// ```
 /// use wasmhost_sdk::store;
 ///
 /// #[derive(serde::Deserialize)]
@@ -362,7 +367,7 @@ pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, StoreError>
 
 /// [`set`], encoding the value (any `Serialize`) as JSON.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use wasmhost_sdk::store;
 ///

@@ -1,23 +1,31 @@
 //! Which task runs this request: [`task_id`] and [`task_count`], asked of
 //! the host once per instance.
 
-use crate::bindings::wasmhost::app::task as host;
-
+#[cfg(target_arch = "wasm32")]
 thread_local! {
     /// The task id and count never change for an instance, so they are asked
     /// of the host once rather than on every request.
     static TASK: std::cell::OnceCell<(u32, u32)> = const { std::cell::OnceCell::new() };
 }
 
+#[cfg(target_arch = "wasm32")]
 fn task() -> (u32, u32) {
+    use crate::bindings::wasmhost::app::task as host;
     TASK.with(|task| *task.get_or_init(|| (host::task_id(), host::task_count())))
+}
+
+/// Off wasm, the test host's task ([`crate::testing::set_task`]).
+#[cfg(not(target_arch = "wasm32"))]
+fn task() -> (u32, u32) {
+    crate::testing::task()
 }
 
 /// This task's id, `0..task_count()`, like JXcore's `process.threadId`.
 ///
 /// A task keeps its id for as long as the host runs, also when its instance
 /// is replaced. The host is asked once per instance; later calls are free.
-/// Only a guest running in `wasmhost` can call it (off wasm it panics).
+/// Off wasm, in a guest's unit tests, it is the test host's
+/// ([`crate::testing::set_task`]).
 ///
 /// ```no_run
 /// use wasmhost_sdk::{App, Json, task_count, task_id};
@@ -34,7 +42,8 @@ pub fn task_id() -> u32 {
 
 /// How many tasks the host runs: its `--tasks` option.
 ///
-/// Only a guest running in `wasmhost` can call it (off wasm it panics).
+/// Off wasm, in a guest's unit tests, it is the test host's
+/// ([`crate::testing::set_task`]).
 ///
 /// ```no_run
 /// use wasmhost_sdk::{task_count, task_id};

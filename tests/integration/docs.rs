@@ -31,7 +31,7 @@ const CITING: &[&str] = &[
 ];
 
 /// Paths that name a file of the reader's own project, not of this one.
-const THE_READERS_OWN: &[&str] = &["tests/http.rs"];
+const THE_READERS_OWN: &[&str] = &["tests/http.rs", ".cargo/config.toml"];
 
 /// What a cited path may end with.
 const EXTENSIONS: &[&str] = &[

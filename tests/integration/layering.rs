@@ -43,6 +43,20 @@ fn a_cycle_is_found() {
     assert_eq!(crate_.cycle(), Some(vec![module(&["a"]), module(&["b"])]));
 }
 
+/// `super::` in an inline module is its file's module, and a `#[cfg(test)]`
+/// module nested anywhere imports nothing.
+#[test]
+fn inline_modules_and_nested_tests_are_read_as_rust_reads_them() {
+    let mut crate_ = Crate::default();
+    crate_.add(
+        module(&["a"]),
+        "pub struct A; pub(crate) mod inner { use super::A; #[cfg(test)] mod tests { use crate::b::B; } }",
+    );
+    crate_.add(module(&["b"]), "pub struct B(crate::a::inner::X);");
+    crate_.add(module(&[]), "mod a; mod b;");
+    assert_eq!(crate_.cycle(), None);
+}
+
 fn assert_no_cycle(source: &str) {
     let root = workspace().join(source);
     let mut crate_ = Crate::default();
@@ -105,22 +119,39 @@ impl Crate {
     fn add(&mut self, module: Module, text: &str) {
         let tokens = TokenStream::from_str(text).expect("a source file lexes");
         let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        self.add_tokens(module, &tokens);
+    }
+
+    /// A module's tokens; an inline `mod name { ... }` is a module of its own.
+    fn add_tokens(&mut self, module: Module, tokens: &[TokenTree]) {
         let mut cited = Vec::new();
         let mut i = 0;
         while i < tokens.len() {
-            if is_cfg_test(&tokens, i) {
-                i = skip_item(&tokens, i + 2);
+            if is_cfg_test(tokens, i) {
+                i = skip_item(tokens, i + 2);
                 continue;
             }
-            if let Some((next, exported)) = pub_use(&tokens, i) {
+            if let Some((next, exported)) = pub_use(tokens, i) {
                 for (name, path) in exported {
                     self.reexports.insert((module.clone(), name), path);
                 }
                 i = next;
                 continue;
             }
+            if ident(tokens.get(i)).as_deref() == Some("mod")
+                && let Some(name) = ident(tokens.get(i + 1))
+                && let Some(TokenTree::Group(body)) = tokens.get(i + 2)
+                && body.delimiter() == Delimiter::Brace
+            {
+                let mut child = module.clone();
+                child.push(name);
+                let inner: Vec<TokenTree> = body.stream().into_iter().collect();
+                self.add_tokens(child, &inner);
+                i += 3;
+                continue;
+            }
             collect_paths(&tokens[i..=i], &mut cited);
-            if let Some(path) = path_at(&tokens, i, &[], &mut cited) {
+            if let Some(path) = path_at(tokens, i, &[], &mut cited) {
                 i = path;
             } else {
                 i += 1;
@@ -331,6 +362,10 @@ fn collect_paths(tokens: &[TokenTree], out: &mut Vec<Vec<String>>) {
             let inner: Vec<TokenTree> = g.stream().into_iter().collect();
             let mut i = 0;
             while i < inner.len() {
+                if is_cfg_test(&inner, i) {
+                    i = skip_item(&inner, i + 2);
+                    continue;
+                }
                 collect_paths(&inner[i..=i], out);
                 i = path_at(&inner, i, &[], out).unwrap_or(i + 1);
             }

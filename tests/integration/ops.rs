@@ -624,6 +624,30 @@ fn wasmhost_new_writes_a_project_that_builds_and_serves() {
     assert_eq!(again["your_visits"], 2, "the session counted: {again}");
     assert_eq!(again["all_visits"], 2, "the store counted: {again}");
 
+    // The README's `cargo test`, as written: the template's unit test of a
+    // session flow and a store call passes natively.
+    let test = readme
+        .lines()
+        .find(|line| line.starts_with("cargo test"))
+        .expect("the README says how to test");
+    let test_args: Vec<&str> = test.split_whitespace().collect();
+    let output = Command::new(env!("CARGO"))
+        .current_dir(&project)
+        .args(&test_args[1..])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.contains("visits_count_per_session_and_in_all ... ok"),
+        "{report}"
+    );
+
     // A second project of the same name is refused in one line.
     let output = Command::new(wasmhost_bin())
         .current_dir(dir.path())
