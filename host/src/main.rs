@@ -14,7 +14,6 @@ use anyhow::Context;
 /// See host/Cargo.toml: the allocator every request path allocation goes through.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use clap::Parser;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -24,7 +23,7 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use wasmhost::access::{ACCESS_TARGET, AccessLayer, LineFormat};
-use wasmhost::cli::{Args, Cli, Command, LogFormat};
+use wasmhost::cli::{self, ArgsError, Cli, Command, LogFormat};
 use wasmhost::server::Reloader;
 use wasmhost::{Config, Server};
 
@@ -42,10 +41,20 @@ const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match cli::parse_args(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(ArgsError::Print(help)) => {
+            let _ = help.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(ArgsError::Refused(line)) => {
+            eprintln!("wasmhost: error: {line}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match args.command {
         Some(Command::Compile { app, output }) => compile(&app, output.as_deref()),
-        Some(Command::New { name, sdk }) => new_project(&name, sdk.as_deref()),
+        Some(Command::New { path, sdk }) => new_project(&path, sdk.as_deref()),
         None => serve(args.serve),
     };
     match result {
@@ -72,12 +81,12 @@ fn compile(app: &Path, output: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `wasmhost new NAME [--sdk PATH]`, in the current directory.
-fn new_project(name: &str, sdk: Option<&Path>) -> anyhow::Result<()> {
+/// `wasmhost new PATH [--sdk PATH]`.
+fn new_project(path: &Path, sdk: Option<&Path>) -> anyhow::Result<()> {
     let sdk = sdk.map_or_else(wasmhost::scaffold::default_sdk, Path::to_owned);
-    let dir = wasmhost::scaffold::new_project(Path::new("."), name, &sdk)?;
+    let dir = wasmhost::scaffold::new_project(path, &sdk)?;
     println!(
-        "created {}: build it with `cargo build --release` there, then see its README.md",
+        "created {}: build it with `cargo build --release --target wasm32-wasip2` there, test it with `cargo test`, then see its README.md",
         dir.display()
     );
     Ok(())
@@ -148,7 +157,8 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the worker threads")?;
     let served = runtime.block_on(async {
-        let server = Server::start(&config).await?;
+        // The addresses first: a port in use is refused before any instance
+        // starts (and prints).
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -161,6 +171,7 @@ fn run(config: Config) -> anyhow::Result<()> {
             ),
             None => None,
         };
+        let server = Server::start(&config).await?;
         let stop = CancellationToken::new();
         watch_signals(stop.clone(), server.reloader())?;
         println!("listening on http://{addr}");

@@ -119,6 +119,24 @@ impl App {
         self
     }
 
+    /// Why this app cannot serve as configured, if it cannot: an empty
+    /// session secret. wasmhost asks when an instance starts and refuses to
+    /// start with such an app; a unit test can ask too.
+    ///
+    /// ```
+    /// use wasmhost_sdk::{App, SessionOptions};
+    ///
+    /// assert!(App::new().sessions(SessionOptions::new("a secret")).check().is_ok());
+    /// let refused = App::new().sessions(SessionOptions::new("")).check();
+    /// assert!(refused.unwrap_err().contains("session secret"));
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        match &self.sessions {
+            Some(layer) => layer.check(),
+            None => Ok(()),
+        }
+    }
+
     /// Routes `method` requests for `path` to `handler`, which returns
     /// anything [`IntoResponse`]: a [`Response`], a `Result` of two such
     /// (so `?` works), `(StatusCode, T)`, [`crate::Json`], text.
@@ -320,9 +338,9 @@ impl App {
 
     /// Runs one request through sessions and the router, and returns the
     /// response. [`crate::export_app!`] calls it for every request; call it
-    /// yourself to unit-test routes natively (`cargo test`), for routes that
-    /// make no host call (the store, [`crate::task_id`], sessions that are
-    /// saved: off wasm those panic).
+    /// yourself to unit-test routes natively (`cargo test`), sessions and
+    /// store calls included: off wasm they reach the test host
+    /// ([`crate::testing`]).
     ///
     /// ```
     /// use wasmhost_sdk::{App, Request, StatusCode};
@@ -410,15 +428,75 @@ fn split_path(path: &str) -> impl Iterator<Item = &str> {
 }
 
 thread_local! {
-    /// The app of this instance, built on the first request.
+    /// The app of this instance, built when it starts.
     static APP: OnceCell<App> = const { OnceCell::new() };
 }
 
-/// Entry point for [`crate::export_app!`]: builds the app once, then routes.
+/// What the function given to [`crate::export_app!`] returns: an [`App`],
+/// or a `Result` whose error says why the app cannot start (a missing
+/// setting, say), which stops `wasmhost` at start with that line.
+///
+/// ```
+/// use wasmhost_sdk::{App, SessionOptions};
+///
+/// fn app() -> Result<App, String> {
+///     let secret = std::env::var("SESSION_SECRET")
+///         .map_err(|_| "set SESSION_SECRET (--env or --env-file)".to_owned())?;
+///     Ok(App::new().sessions(SessionOptions::new(secret)))
+/// }
+/// # let _ = app;
+/// ```
+pub trait IntoApp {
+    /// The app, or why it cannot start.
+    fn into_app(self) -> Result<App, String>;
+}
+
+impl IntoApp for App {
+    fn into_app(self) -> Result<App, String> {
+        Ok(self)
+    }
+}
+
+impl<E: std::fmt::Display> IntoApp for Result<App, E> {
+    fn into_app(self) -> Result<App, String> {
+        self.map_err(|error| error.to_string())
+    }
+}
+
+/// Entry point for [`crate::export_app!`]'s `start`: builds the app, and
+/// says why it cannot serve if it cannot (the host then refuses to start).
 #[doc(hidden)]
-pub fn dispatch(request: raw::Request, build: fn() -> App) -> raw::Response {
+pub fn start<T: IntoApp>(build: fn() -> T) -> Result<(), String> {
+    let app = build().into_app()?;
+    app.check()?;
+    APP.with(|cell| {
+        // Built once per instance; a second start (there is none) keeps the first.
+        let _ = cell.set(app);
+    });
+    Ok(())
+}
+
+/// Entry point for [`crate::export_app!`]: routes the request through the
+/// app `start` built (building it now if the host did not call `start`).
+#[doc(hidden)]
+pub fn dispatch<T: IntoApp>(request: raw::Request, build: fn() -> T) -> raw::Response {
     let request = Request::from_raw(request);
-    APP.with(|app| app.get_or_init(build).handle(request).into_raw())
+    APP.with(|cell| {
+        if cell.get().is_none()
+            && let Err(why) = start(build)
+        {
+            eprintln!("wasmhost-sdk: the app cannot start: {why}");
+            return Response::internal_error().into_raw();
+        }
+        let response = match cell.get() {
+            Some(app) => app.handle(request).into_raw(),
+            None => Response::internal_error().into_raw(),
+        };
+        // Rust's stdout keeps a line until its newline: what a `print!` left
+        // goes to the host now, which logs it with this request.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        response
+    })
 }
 
 #[cfg(test)]

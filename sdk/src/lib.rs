@@ -37,13 +37,14 @@
 //! - [`session`]: express-session's sessions, cookie and stored format included,
 //!   so a Node app on the same store and secret shares sessions with yours.
 //! - [`task_id`] and [`task_count`]: which task runs this request.
+//! - `testing` (off wasm only): the test host a guest's unit tests run against.
 //! - [`export_app!`]: exports the app from the guest crate.
 //!
 //! # How a guest runs
 //!
 //! The host runs `--tasks N` instances of the component, each with its own
 //! memory, kept from one request to the next. The function given to
-//! [`export_app!`] builds the [`App`] once per instance, on its first request;
+//! [`export_app!`] builds the [`App`] once per instance, when it starts;
 //! a `static` or `thread_local!` in the guest lives as long as the instance
 //! and is seen by that task only. State every task must see belongs in the
 //! [`store`] (sessions live there too). An instance that traps (a panic, say)
@@ -54,10 +55,11 @@
 //! `--env-file` (read them with [`std::env::var`]), and what it prints with
 //! `println!` and `eprintln!` goes to the host's log, tagged with the task.
 //!
-//! Host calls (the store, sessions that reach the store, [`task_id`]) work
-//! only inside `wasmhost`: built for another target, as in `cargo test`, they
-//! panic. Routing, requests, responses and JSON are plain Rust and can be
-//! unit-tested natively with [`App::handle`] and [`Request::new`].
+//! A handler can be unit-tested natively (`cargo test` on your own machine)
+//! with [`App::handle`] and [`Request::new`], sessions and store calls
+//! included: off wasm the SDK's host calls go to an in-process test host
+//! ([`testing`]: an in-memory store with TTLs and the atomic operations, a
+//! task id and count).
 //!
 //! The guide in the repository (`docs/guide.md`) walks through all of this.
 //! The raw WIT bindings are an implementation detail; guest code never needs them.
@@ -70,9 +72,11 @@ mod request;
 mod response;
 pub mod session;
 pub mod store;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 mod text;
 
-pub use app::App;
+pub use app::{App, IntoApp};
 /// An HTTP status code, the `http` crate's: `StatusCode::OK`,
 /// `StatusCode::CREATED`, `StatusCode::NOT_FOUND`... A handler can return one
 /// by itself (an empty response) or paired with a body, as
@@ -90,11 +94,16 @@ mod task;
 pub use task::{task_count, task_id};
 
 /// Exports an app from this crate. Give it a function that builds the
-/// [`App`]; it runs once per instance, on the first request.
+/// [`App`]; it runs once per instance, when the instance starts (before its
+/// first request). A panic there, or an app that refuses its configuration
+/// (an empty session secret), stops `wasmhost` at start with one line saying
+/// why, and a reload with such an app keeps the old one.
 ///
 /// Write it once in a guest crate (a `cdylib` built for `wasm32-wasip2`),
 /// at the top level of its `lib.rs`. The argument is the path of a function
-/// `fn() -> App` (not a closure). The app it builds serves every later request
+/// (not a closure) returning an [`App`], or a `Result<App, E>` whose error
+/// (any `Display`) is the one line wasmhost refuses to start with
+/// ([`IntoApp`]). The app it builds serves every later request
 /// of that instance; an instance that is replaced (after a trap, say) builds
 /// it again, so keep the function free of effects that must happen only once
 /// (for those, use [`store::set_if_absent`]).
@@ -115,6 +124,10 @@ macro_rules! export_app {
         struct __WasmhostApp;
 
         impl $crate::bindings::exports::wasmhost::app::handler::Guest for __WasmhostApp {
+            fn start() -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__start($build)
+            }
+
             fn handle(
                 request: $crate::bindings::exports::wasmhost::app::handler::Request,
             ) -> $crate::bindings::exports::wasmhost::app::handler::Response {
@@ -128,6 +141,8 @@ macro_rules! export_app {
 
 #[doc(hidden)]
 pub use app::dispatch as __dispatch;
+#[doc(hidden)]
+pub use app::start as __start;
 
 /// Thin wrappers over internals, for the fuzz targets in `fuzz/` only: not
 /// part of the API, and free to change with them.

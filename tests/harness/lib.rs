@@ -262,6 +262,25 @@ impl Host {
 
 /// Makes the process `command` starts receive SIGKILL when the thread that
 /// started it (the test's) ends: a test that fails while other threads still
+/// Starts `wasmhost` with `app` and `args` and expects it to refuse at
+/// start: a non-zero exit, nothing on stdout (no `listening on`), and one
+/// line on stderr, which it returns.
+pub fn refused_at_start(app: &Path, args: &[&str]) -> String {
+    let output = Command::new(wasmhost_bin())
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg(app)
+        .output()
+        .expect("wasmhost runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "refused: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    // Not a host panic's trace (a guest's panic may be quoted in the line).
+    assert!(stderr.starts_with("wasmhost: error: "), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing on stdout: {stderr}");
+    stderr
+}
+
 /// hold its host leaves no server behind.
 pub fn die_with_test(command: &mut Command) {
     use std::os::unix::process::CommandExt;

@@ -316,6 +316,19 @@ fn guest_output_goes_to_the_log_tagged_with_the_task() {
     );
 }
 
+/// A `print!` without a newline is logged when its request ends, not held
+/// until the instance prints again.
+#[test]
+fn a_last_line_without_a_newline_is_logged_when_the_request_ends() {
+    let host = test_process(&["--tasks", "1"]);
+    let response = http()
+        .get(host.url("/print?msg=unterminated-7&newline=no"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    host.assert_logged("stdout says unterminated-7", Duration::from_secs(5));
+}
+
 #[test]
 fn a_trap_answers_500_and_the_task_keeps_serving() {
     let host = test_host(&["--tasks", "1"]);

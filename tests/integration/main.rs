@@ -10,6 +10,7 @@ mod counter_app;
 mod docs;
 mod express_session;
 mod faults;
+mod guide_examples;
 mod host;
 mod hostile;
 mod layering;

@@ -3,22 +3,31 @@
 
 use std::process::Command;
 
-use wasmhost_tests::{guest, wasmhost_bin};
+use wasmhost_tests::{guest, refused_at_start, wasmhost_bin};
 
 fn refuse(package: &str, expected: &str) {
-    let output = Command::new(wasmhost_bin())
-        .args(["--listen", "127.0.0.1:0"])
-        .arg(guest(package))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{package} was accepted");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    let stderr = refused_at_start(&guest(package), &[]);
     assert!(stderr.contains(expected), "{package}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        output.stdout.is_empty(),
-        "nothing on stdout: no `listening on`"
+}
+
+/// The app is built when each instance starts: a panic there stops
+/// wasmhost at start, in one line that quotes the panic's message.
+#[test]
+fn a_panic_while_the_app_is_built_stops_wasmhost_at_start() {
+    let stderr = refused_at_start(&guest("test-app"), &["--env", "PANIC_IN_APP=1"]);
+    assert!(stderr.contains("task 0 failed to start"), "{stderr}");
+    assert!(stderr.contains("the app's start-up trapped"), "{stderr}");
+    assert!(stderr.contains("app() was told to panic"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+}
+
+/// What a guest prints while it starts well is logged, once it has started.
+#[test]
+fn what_a_guest_prints_while_starting_is_logged() {
+    let host = wasmhost_tests::Host::start(&guest("guest-app"), &["--tasks", "2"]);
+    host.assert_logged(
+        "warning: SESSION_SECRET is not set",
+        std::time::Duration::from_secs(5),
     );
 }
 
@@ -26,7 +35,7 @@ fn refuse(package: &str, expected: &str) {
 fn a_component_without_the_handler_is_refused() {
     refuse(
         "no-handler",
-        "does not export the `wasmhost:app/handler` interface",
+        "does not export the `wasmhost:app/handler` interface (a Rust guest exports it with `wasmhost_sdk::export_app!(app);`",
     );
 }
 

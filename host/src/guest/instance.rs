@@ -40,6 +40,37 @@ pub enum CallError {
     Trap(String),
 }
 
+/// Why a new instance did not start, with what the guest printed to stderr
+/// while starting (a panic's message, say).
+#[derive(Debug, thiserror::Error)]
+pub enum StartFailure {
+    /// The guest's `start` returned an error: the app refuses its
+    /// configuration (an empty session secret, say).
+    #[error("the app refused to start: {reason}{}", printed(.stderr))]
+    Refused { reason: String, stderr: Vec<String> },
+    /// `start` trapped, ran too long or out of memory.
+    #[error("the app's start-up {error}{}", printed(.stderr))]
+    Failed {
+        error: CallError,
+        stderr: Vec<String>,
+    },
+}
+
+/// What the guest printed to stderr while starting, for the error line;
+/// Rust's hint about `RUST_BACKTRACE` says nothing here.
+fn printed(stderr: &[String]) -> String {
+    let lines: Vec<&str> = stderr
+        .iter()
+        .map(String::as_str)
+        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; it printed: {}", lines.join(" | "))
+    }
+}
+
 /// Raised from the epoch callback when a call is overdue.
 #[derive(Debug, thiserror::Error)]
 #[error("request timeout of {0:?} exceeded")]
@@ -76,15 +107,33 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Instantiates the guest for the task `context`. Start-up code runs
-    /// under the epoch deadline like a call; the caller starts the task's
-    /// clock first.
+    /// Instantiates the guest for the task `context` and calls its `start`
+    /// (the SDK builds the app there). Start-up runs under the epoch
+    /// deadline like a call; the caller starts the task's clock first.
     pub async fn new(guest: &GuestApp, context: &TaskContext) -> wasmtime::Result<Self> {
         let mut store = Store::new(guest.engine(), TaskState::new(context.clone()));
         store.limiter(|state| state.limiter());
         store.epoch_deadline_callback(on_epoch);
         store.set_epoch_deadline(1);
-        let app = guest.pre().instantiate_async(&mut store).await?;
+        let timeout = context.clocks.timeout();
+        let app = match guest.pre().instantiate_async(&mut store).await {
+            Ok(app) => app,
+            Err(error) => {
+                let stderr = store.data().end_of_start(false);
+                let error = classify(error, timeout);
+                return Err(StartFailure::Failed { error, stderr }.into());
+            }
+        };
+        let started = app.wasmhost_app_handler().call_start(&mut store).await;
+        let stderr = store.data().end_of_start(matches!(started, Ok(Ok(()))));
+        match started {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(StartFailure::Refused { reason, stderr }.into()),
+            Err(error) => {
+                let error = classify(error, timeout);
+                return Err(StartFailure::Failed { error, stderr }.into());
+            }
+        }
         Ok(Instance {
             store,
             app,
@@ -99,11 +148,14 @@ impl Instance {
         self.served += 1;
         let timeout = self.store.data().context().clocks.timeout();
         self.store.set_epoch_deadline(1);
-        self.app
+        let response = self
+            .app
             .wasmhost_app_handler()
             .call_handle(&mut self.store, request)
             .await
-            .map_err(|error| classify(error, timeout))
+            .map_err(|error| classify(error, timeout))?;
+        self.store.data().end_of_call();
+        Ok(response)
     }
 
     /// Requests this instance has served.

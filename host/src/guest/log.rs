@@ -38,6 +38,9 @@ const MAX_WRITE: usize = 64 * 1024;
 /// The budget's accounting period.
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// Most lines held while an instance starts; older ones are dropped.
+const MAX_HELD: usize = 8;
+
 /// A stdout or stderr of one task's instance, as given to its WASI context.
 ///
 /// The guest opens a new stream handle for every write (Rust's `eprintln!`
@@ -50,6 +53,10 @@ pub struct GuestLog {
 
 struct Line {
     stream: &'static str,
+    /// While the instance starts: its lines, held rather than logged, so a
+    /// start that fails can quote them in its one error line (see
+    /// [`GuestLog::release`]). Bounded by [`MAX_HELD`].
+    held: Option<Vec<String>>,
     /// Longest line kept (the budget's, copied: read on every write).
     max_line: usize,
     bytes: Vec<u8>,
@@ -153,6 +160,7 @@ impl GuestLog {
         GuestLog {
             line: Arc::new(Mutex::new(Line {
                 stream,
+                held: Some(Vec::new()),
                 max_line: budget
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -169,6 +177,32 @@ impl GuestLog {
         // A poisoned lock only means another write panicked; the buffer is fine.
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
         line.push(bytes);
+    }
+
+    /// Logs a line the guest left without its newline (a `print!`): called
+    /// when a request ends, so its output is not held until the next one.
+    pub fn finish_line(&self) {
+        let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
+        if !line.bytes.is_empty() || line.cut > 0 {
+            line.emit();
+        }
+    }
+
+    /// Ends the start-up hold: from now on lines are logged as they come.
+    /// Returns the lines held (an unterminated last one included), already
+    /// escaped; the caller logs them (`log`) or quotes them in an error.
+    pub fn release(&self, log: bool) -> Vec<String> {
+        let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
+        if !line.bytes.is_empty() || line.cut > 0 {
+            line.emit();
+        }
+        let held = line.held.take().unwrap_or_default();
+        if log {
+            for text in &held {
+                line.log(text);
+            }
+        }
+        held
     }
 }
 
@@ -230,27 +264,42 @@ impl Line {
         if !text.is_empty() || self.cut > 0 {
             // Escaped before it is counted: the budget counts what is logged.
             let text = log_text::for_log(text, self.max_line);
-            let mut budget = self.budget();
-            let admitted = budget.admit(text.len());
-            spent = budget.is_spent();
-            if admitted {
-                let task = budget.task;
-                drop(budget);
-                if self.cut > 0 {
-                    tracing::info!(target: "guest", task, stream = self.stream, "{text} [line cut: {} more bytes dropped]", self.cut);
-                } else {
-                    tracing::info!(target: "guest", task, stream = self.stream, "{text}");
+            let text = if self.cut > 0 {
+                format!("{text} [line cut: {} more bytes dropped]", self.cut)
+            } else {
+                text.into_owned()
+            };
+            if let Some(held) = &mut self.held {
+                if held.len() == MAX_HELD {
+                    held.remove(0);
                 }
+                held.push(text);
+            } else {
+                spent = self.log(&text);
             }
         }
         self.bytes.clear();
         self.cut = 0;
         spent
     }
+
+    /// Logs one line of the guest's if the budget allows; says whether the
+    /// budget is spent for the rest of its window.
+    fn log(&self, text: &str) -> bool {
+        let mut budget = self.budget();
+        let admitted = budget.admit(text.len());
+        let spent = budget.is_spent();
+        if admitted {
+            let task = budget.task;
+            drop(budget);
+            tracing::info!(target: "guest", task, stream = self.stream, "{text}");
+        }
+        spent
+    }
 }
 
 impl Drop for Line {
-    /// The instance is gone: log what it left without a newline.
+    /// The instance is gone (a trap, say): log what it left without a newline.
     fn drop(&mut self) {
         if !self.bytes.is_empty() || self.cut > 0 {
             self.emit();
@@ -310,6 +359,30 @@ impl AsyncWrite for GuestLog {
 mod tests {
     use super::*;
 
+    /// A stream past its start-up hold.
+    fn live(log: GuestLog) -> GuestLog {
+        log.release(false);
+        log
+    }
+
+    #[test]
+    fn lines_printed_while_starting_are_held_then_released_in_order() {
+        let budget = Budget::new(0, limits(100, 1 << 20), Counter::default());
+        let log = GuestLog::stderr(&budget);
+        log.push(b"first\nsecond\r\n");
+        for i in 0..MAX_HELD {
+            log.push(format!("more {i}\n").as_bytes());
+        }
+        log.push(b"unterminated");
+        assert_eq!(budget.lock().unwrap().lines, 0, "nothing logged yet");
+        let held = log.release(false);
+        assert_eq!(held.len(), MAX_HELD, "the oldest dropped: {held:?}");
+        assert_eq!(held.last().map(String::as_str), Some("unterminated"));
+        assert_eq!(held[0], "more 1");
+        log.push(b"after\n");
+        assert_eq!(budget.lock().unwrap().lines, 1, "logged once released");
+    }
+
     fn limits(lines_per_sec: u32, bytes_per_sec: usize) -> GuestLogLimits {
         GuestLogLimits {
             max_line: 16,
@@ -321,7 +394,7 @@ mod tests {
     #[test]
     fn a_long_line_is_cut_and_counted() {
         let budget = Budget::new(0, limits(100, 1 << 20), Counter::default());
-        let log = GuestLog::stdout(&budget);
+        let log = live(GuestLog::stdout(&budget));
         log.push(&[b'x'; 40]);
         log.push(b"yy\nnext");
         let line = log.line.lock().unwrap();
@@ -334,7 +407,10 @@ mod tests {
     #[test]
     fn lines_past_the_budget_are_dropped_and_counted_across_both_streams() {
         let budget = Budget::new(0, limits(3, 1 << 20), Counter::default());
-        let (stdout, stderr) = (GuestLog::stdout(&budget), GuestLog::stderr(&budget));
+        let (stdout, stderr) = (
+            live(GuestLog::stdout(&budget)),
+            live(GuestLog::stderr(&budget)),
+        );
         stdout.push(b"a\nb\n");
         stderr.push(b"c\nd\ne\n");
         let state = budget.lock().unwrap();
@@ -345,7 +421,7 @@ mod tests {
     #[test]
     fn bytes_past_the_budget_are_dropped() {
         let budget = Budget::new(0, limits(100, 10), Counter::default());
-        let log = GuestLog::stdout(&budget);
+        let log = live(GuestLog::stdout(&budget));
         log.push(b"12345678\n1234\n12\n");
         let state = budget.lock().unwrap();
         assert_eq!((state.lines, state.bytes, state.dropped), (2, 10, 1));
@@ -354,7 +430,7 @@ mod tests {
     #[test]
     fn a_spent_budget_counts_the_rest_of_a_write_at_once() {
         let budget = Budget::new(0, limits(2, 1 << 20), Counter::default());
-        let mut log = GuestLog::stdout(&budget);
+        let mut log = live(GuestLog::stdout(&budget));
         let lines = "a\n".repeat(MAX_WRITE / 2);
         assert!(log.write(Bytes::from(lines.clone())).is_ok());
         let state = budget.lock().unwrap();
@@ -368,7 +444,7 @@ mod tests {
     #[test]
     fn the_budget_refills_after_its_window() {
         let budget = Budget::new(0, limits(1, 1 << 20), Counter::default());
-        let log = GuestLog::stdout(&budget);
+        let log = live(GuestLog::stdout(&budget));
         log.push(b"a\nb\n");
         assert_eq!(budget.lock().unwrap().dropped, 1);
         budget.lock().unwrap().window_start -= WINDOW;

@@ -65,6 +65,9 @@ pub struct TaskContext {
 /// The data of one instance's wasmtime `Store`.
 pub struct TaskState {
     wasi: WasiCtx,
+    /// The guest's stdout and stderr, to log a last unterminated line when
+    /// a call ends.
+    output: [GuestLog; 2],
     table: ResourceTable,
     pub(super) context: TaskContext,
     limiter: MemoryLimiter,
@@ -78,20 +81,39 @@ impl TaskState {
             context.app.limits.guest_log,
             context.app.metrics.log_dropped.clone(),
         );
+        let output = [GuestLog::stdout(&log_budget), GuestLog::stderr(&log_budget)];
         let wasi = WasiCtxBuilder::new()
             .envs(&context.app.env)
-            .stdout(GuestLog::stdout(&log_budget))
-            .stderr(GuestLog::stderr(&log_budget))
+            .stdout(output[0].clone())
+            .stderr(output[1].clone())
             .max_random_size(MAX_RANDOM_BYTES)
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         TaskState {
             wasi,
+            output,
             table,
             limiter: MemoryLimiter::new(context.app.limits.max_memory),
             context,
         }
+    }
+
+    /// A call ended: what the guest printed without a final newline is
+    /// logged now, with the request it belongs to.
+    pub fn end_of_call(&self) {
+        for stream in &self.output {
+            stream.finish_line();
+        }
+    }
+
+    /// The instance has started (`started`) or failed to: what it printed
+    /// meanwhile was held; it is logged now if it started, and its stderr
+    /// lines are returned to quote in the error if not.
+    pub fn end_of_start(&self, started: bool) -> Vec<String> {
+        let [stdout, stderr] = &self.output;
+        stdout.release(started);
+        stderr.release(started)
     }
 
     pub fn limiter(&mut self) -> &mut MemoryLimiter {

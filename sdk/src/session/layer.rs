@@ -7,6 +7,7 @@
 //! The top of the session layer: it uses every other session module and
 //! none of them uses it; [`crate::app`] alone calls it.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -26,7 +27,12 @@ pub(crate) struct SessionLayer {
     options: Rc<SessionOptions>,
     /// A secret is empty: every request with a session answers 500.
     empty_secret: bool,
+    /// Whether the refusal of an empty secret was printed (once per instance).
+    refusal_printed: Cell<bool>,
 }
+
+/// Why sessions with an empty secret are refused.
+const EMPTY_SECRET: &str = "a session secret (SessionOptions::new or also_accept) is empty, so anyone could forge a session cookie: set a secret";
 
 /// What the middleware remembers about a request between load and commit.
 pub(crate) struct Ticket {
@@ -38,7 +44,17 @@ impl SessionLayer {
     pub(crate) fn new(options: SessionOptions) -> Self {
         SessionLayer {
             empty_secret: options.secrets.iter().any(Vec::is_empty),
+            refusal_printed: Cell::new(false),
             options: Rc::new(options),
+        }
+    }
+
+    /// Why these sessions cannot be served, if they cannot.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.empty_secret {
+            Err(EMPTY_SECRET.to_owned())
+        } else {
+            Ok(())
         }
     }
 
@@ -56,10 +72,11 @@ impl SessionLayer {
     pub(crate) fn load(&self, request: &RequestHead) -> Result<(Session, Ticket), Response> {
         let options = &self.options;
         if self.empty_secret {
-            // Anyone could forge a cookie signed with an empty secret.
-            eprintln!(
-                "wasmhost-sdk: refusing to serve sessions: a session secret (SessionOptions::new or also_accept) is empty"
-            );
+            // wasmhost never gets here (it refuses such an app at start);
+            // `App::handle` in a unit test does.
+            if !self.refusal_printed.replace(true) {
+                eprintln!("wasmhost-sdk: refusing to serve sessions: {EMPTY_SECRET}");
+            }
             return Err(Response::internal_error());
         }
         let cookie_id =
