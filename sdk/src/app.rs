@@ -482,20 +482,16 @@ pub fn start<T: IntoApp>(build: fn() -> T) -> Result<(), String> {
 pub fn dispatch<T: IntoApp>(request: raw::Request, build: fn() -> T) -> raw::Response {
     let request = Request::from_raw(request);
     APP.with(|cell| {
-        if cell.get().is_none()
-            && let Err(why) = start(build)
-        {
-            eprintln!("wasmhost-sdk: the app cannot start: {why}");
-            return Response::internal_error().into_raw();
+        if let Some(app) = cell.get() {
+            return app.handle(request).into_raw();
         }
-        let response = match cell.get() {
+        if let Err(why) = start(build) {
+            eprintln!("wasmhost-sdk: the app cannot start: {why}");
+        }
+        match cell.get() {
             Some(app) => app.handle(request).into_raw(),
             None => Response::internal_error().into_raw(),
-        };
-        // Rust's stdout keeps a line until its newline: what a `print!` left
-        // goes to the host now, which logs it with this request.
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        response
+        }
     })
 }
 

@@ -316,8 +316,9 @@ fn guest_output_goes_to_the_log_tagged_with_the_task() {
     );
 }
 
-/// A `print!` without a newline is logged when its request ends, not held
-/// until the instance prints again.
+/// An `eprint!` without a newline is logged when its request ends, not
+/// held until the instance prints again. (Rust's stdout keeps an unfinished
+/// line in the guest until its newline, as on a terminal: no host sees it.)
 #[test]
 fn a_last_line_without_a_newline_is_logged_when_the_request_ends() {
     let host = test_process(&["--tasks", "1"]);
@@ -326,7 +327,7 @@ fn a_last_line_without_a_newline_is_logged_when_the_request_ends() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    host.assert_logged("stdout says unterminated-7", Duration::from_secs(5));
+    host.assert_logged("stderr says unterminated-7", Duration::from_secs(5));
 }
 
 #[test]

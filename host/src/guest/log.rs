@@ -19,6 +19,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -49,6 +50,9 @@ const MAX_HELD: usize = 8;
 #[derive(Clone)]
 pub struct GuestLog {
     line: Arc<Mutex<Line>>,
+    /// Whether `line` holds the start of a line: read without the lock when
+    /// every call ends, which then costs one load when there is none.
+    unfinished: Arc<AtomicBool>,
 }
 
 struct Line {
@@ -170,6 +174,7 @@ impl GuestLog {
                 cut: 0,
                 budget: Arc::clone(budget),
             })),
+            unfinished: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -177,15 +182,22 @@ impl GuestLog {
         // A poisoned lock only means another write panicked; the buffer is fine.
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
         line.push(bytes);
+        self.unfinished
+            .store(!line.bytes.is_empty() || line.cut > 0, Ordering::Relaxed);
     }
 
-    /// Logs a line the guest left without its newline (a `print!`): called
-    /// when a request ends, so its output is not held until the next one.
+    /// Logs a line the guest left without its newline (an `eprint!`):
+    /// called when a request ends, so its output is not held until the next
+    /// one.
     pub fn finish_line(&self) {
+        if !self.unfinished.load(Ordering::Relaxed) {
+            return;
+        }
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
         if !line.bytes.is_empty() || line.cut > 0 {
             line.emit();
         }
+        self.unfinished.store(false, Ordering::Relaxed);
     }
 
     /// Ends the start-up hold: from now on lines are logged as they come.
