@@ -6,8 +6,11 @@
 //! drives it with `wrk` on loopback and records requests/s, latency
 //! percentiles, errors, CPU time per request, peak RSS and how the
 //! connections spread over tasks. It prints medians and wasmhost/native
-//! ratios as a markdown table, then the start-up, replacement, scaling and
-//! stall measurements. BENCHMARKS.md records its output.
+//! ratios as markdown tables: first per core (each server pinned to one CPU
+//! with one thread, wrk pinned to the others: the honest ratio, since the
+//! load generator's and the kernel's work, equal for both, is not mixed in),
+//! then unpinned on all CPUs. Then the start-up, replacement, `--threads`
+//! sweep, burst and stall measurements. BENCHMARKS.md records its output.
 
 mod instructions;
 mod measure;
@@ -49,6 +52,9 @@ struct Args {
     /// Run only the extra measurements.
     #[arg(long)]
     only_extras: bool,
+    /// Skip the per-core (pinned) table and run only the unpinned one.
+    #[arg(long)]
+    no_pin: bool,
     /// Instead of timing, count the instructions each server executes per
     /// request with callgrind (needs valgrind): exact and repeatable.
     #[arg(long, conflicts_with_all = ["quick", "only_extras"])]
@@ -97,10 +103,33 @@ fn main() -> Result<()> {
         return instruction_counts(&paths, &args);
     }
 
-    println!(
-        "# wasmhost vs native: {} tasks/threads, wrk -t1 -c{} -d{:?}, {} rounds (medians)\n",
-        args.tasks, args.connections, args.duration, args.rounds
-    );
+    let cores = cores();
+    let mut placements = Vec::new();
+    if cores >= 2 && !args.no_pin {
+        placements.push(Placement::per_core(cores));
+    }
+    placements.push(Placement::unpinned(args.tasks));
+    for placement in &placements {
+        println!(
+            "# wasmhost vs native, {}: wrk -c{} -d{:?}, {} rounds (medians)\n",
+            placement.title, args.connections, args.duration, args.rounds
+        );
+        let samples = timed_rounds(&paths, &args, placement)?;
+        print_table(
+            &samples,
+            &args.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+        );
+        println!();
+    }
+
+    if !args.quick {
+        extras(&paths, &args)?;
+    }
+    Ok(())
+}
+
+/// Every round of every workload on both servers, placed as `placement` says.
+fn timed_rounds(paths: &server::Paths, args: &Args, placement: &Placement) -> Result<Vec<Sample>> {
     let mut samples: Vec<Sample> = Vec::new();
     for round in 0..args.rounds {
         for &workload in &args.workloads {
@@ -111,7 +140,15 @@ fn main() -> Result<()> {
                 [ServerKind::Native, ServerKind::Wasmhost]
             };
             for kind in order {
-                let sample = run_one(&paths, kind, workload, &args).with_context(|| {
+                let sample = run_one(
+                    paths,
+                    kind,
+                    workload,
+                    args.connections,
+                    args.duration,
+                    placement,
+                )
+                .with_context(|| {
                     format!("{} {} round {}", kind.name(), workload.name(), round + 1)
                 })?;
                 eprintln!("{}", sample.summary());
@@ -119,15 +156,108 @@ fn main() -> Result<()> {
             }
         }
     }
-    print_table(
-        &samples,
-        &args.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
-    );
+    Ok(samples)
+}
 
-    if !args.quick {
-        extras(&paths, &args)?;
+/// The CPUs this machine has.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Where the servers and wrk run, and with how many threads.
+#[derive(Debug, Clone)]
+struct Placement {
+    title: String,
+    /// Server worker threads; wasmhost gets as many tasks as `tasks`.
+    threads: usize,
+    tasks: usize,
+    /// `taskset -c` lists; none: unpinned.
+    server_cpus: Option<String>,
+    wrk_cpus: Option<String>,
+    /// wrk's own threads.
+    wrk_threads: usize,
+}
+
+impl Placement {
+    /// Each server on CPU 0 with one thread (and one task), wrk on the rest.
+    fn per_core(cores: usize) -> Placement {
+        Placement::pinned(1, cores)
     }
-    Ok(())
+
+    /// Servers with `threads` threads on CPUs `0..threads`, wrk on the rest.
+    fn pinned(threads: usize, cores: usize) -> Placement {
+        let server = cpu_list(0, threads);
+        let wrk = cpu_list(threads, cores - threads);
+        Placement {
+            title: format!(
+                "pinned: each server on CPU {server} ({threads} thread(s), {threads} task(s)), wrk on CPU {wrk}"
+            ),
+            threads,
+            tasks: threads,
+            server_cpus: Some(server),
+            wrk_threads: (cores - threads).clamp(1, 8),
+            wrk_cpus: Some(wrk),
+        }
+    }
+
+    /// Both servers with `threads` threads (and tasks), wrk beside them, all
+    /// on every CPU.
+    fn unpinned(threads: usize) -> Placement {
+        Placement {
+            title: format!("unpinned: {threads} thread(s) and task(s), wrk sharing the CPUs"),
+            threads,
+            tasks: threads,
+            server_cpus: None,
+            wrk_cpus: None,
+            wrk_threads: 1,
+        }
+    }
+
+    fn flags(&self, kind: ServerKind) -> Vec<String> {
+        let threads = self.threads.to_string();
+        match kind {
+            ServerKind::Wasmhost => vec![
+                "--threads".into(),
+                threads,
+                "--tasks".into(),
+                self.tasks.to_string(),
+            ],
+            ServerKind::Native => vec!["--threads".into(), threads],
+        }
+    }
+
+    fn wrapper(&self) -> Vec<String> {
+        match &self.server_cpus {
+            Some(cpus) => vec!["taskset".into(), "-c".into(), cpus.clone()],
+            None => Vec::new(),
+        }
+    }
+
+    fn load(&self, connections: usize) -> wrk::Load<'_> {
+        wrk::Load {
+            connections,
+            threads: self.wrk_threads,
+            cpus: self.wrk_cpus.as_deref(),
+        }
+    }
+
+    /// Starts `kind` placed as this says.
+    fn start(&self, paths: &server::Paths, kind: ServerKind) -> Result<Server> {
+        let wrapper = self.wrapper();
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let flags = self.flags(kind);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        Server::start_under(&wrapper, paths, kind, &flags)
+    }
+}
+
+/// `first`..`first + count - 1` as a `taskset` list.
+fn cpu_list(first: usize, count: usize) -> String {
+    if count <= 1 {
+        first.to_string()
+    } else {
+        format!("{first}-{}", first + count - 1)
+    }
 }
 
 /// One server, one workload: start fresh, warm up, measure, stop.
@@ -135,22 +265,20 @@ fn run_one(
     paths: &server::Paths,
     kind: ServerKind,
     workload: Workload,
-    args: &Args,
+    connections: usize,
+    duration: Duration,
+    placement: &Placement,
 ) -> Result<Sample> {
-    let server = Server::start(paths, kind, &["--tasks", &args.tasks.to_string()])?;
+    let server = placement.start(paths, kind)?;
     let cookie = match workload {
         Workload::Read => Some(server.session_cookie()?),
         _ => None,
     };
     let url = server.url(workload.path());
-    wrk::run(
-        &url,
-        args.connections,
-        Duration::from_secs(1),
-        cookie.as_deref(),
-    )?;
+    let load = placement.load(connections);
+    wrk::run_with(&url, &load, Duration::from_secs(1), cookie.as_deref())?;
     let cpu_before = server.cpu_time()?;
-    let result = wrk::run(&url, args.connections, args.duration, cookie.as_deref())?;
+    let result = wrk::run_with(&url, &load, duration, cookie.as_deref())?;
     let cpu = server.cpu_time()? - cpu_before;
     let rss = server.peak_rss_kib()?;
     let spread = server.stop()?;
@@ -265,30 +393,8 @@ fn extras(paths: &server::Paths, args: &Args) -> Result<()> {
     );
     server.stop()?;
 
-    println!(
-        "\n## Scaling: plain workload by --tasks (wasmhost) / threads (native), one run each\n"
-    );
-    println!("| tasks | wasmhost req/s | native req/s | ratio |");
-    println!("|---|---|---|---|");
-    for tasks in [1, 2, 4, 8] {
-        let mut rates = [0.0; 2];
-        for (i, kind) in [ServerKind::Wasmhost, ServerKind::Native]
-            .into_iter()
-            .enumerate()
-        {
-            let server = Server::start(paths, kind, &["--tasks", &tasks.to_string()])?;
-            let url = server.url("/");
-            wrk::run(&url, args.connections, Duration::from_secs(1), None)?;
-            rates[i] = wrk::run(&url, args.connections, args.duration, None)?.requests_per_sec;
-            server.stop()?;
-        }
-        println!(
-            "| {tasks} | {:.0} | {:.0} | {:.2} |",
-            rates[0],
-            rates[1],
-            rates[0] / rates[1]
-        );
-    }
+    threads_sweep(paths, args)?;
+    burst(paths, args)?;
 
     println!(
         "\n## Stall: one client calling a 50 ms handler while wrk runs GET /task (test-app)\n"
@@ -306,6 +412,119 @@ fn extras(paths: &server::Paths, args: &Args) -> Result<()> {
             result.p50_ms, result.p99_ms, result.max_ms, result.requests_per_sec
         );
     }
+    Ok(())
+}
+
+/// Both servers at 1, 2, 4 and 8 threads (as many as the machine has):
+/// throughput and CPU per request at each, pinned where wrk still has CPUs
+/// of its own, else all unpinned.
+fn threads_sweep(paths: &server::Paths, args: &Args) -> Result<()> {
+    let cores = cores();
+    let counts: Vec<usize> = [1, 2, 4, 8].into_iter().filter(|&t| t <= cores).collect();
+    let most = counts.iter().copied().max().unwrap_or(1);
+    let pin = cores > most;
+    println!(
+        "\n## --threads sweep ({}), one run each\n",
+        if pin {
+            "servers pinned to CPUs 0..threads, wrk on the rest"
+        } else {
+            "unpinned: this machine has no CPU left for wrk at the most threads"
+        }
+    );
+    println!(
+        "| threads | workload | wasmhost req/s | native req/s | ratio | wasmhost CPU µs/req | native CPU µs/req |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut cpu: Vec<(usize, &str, f64, f64)> = Vec::new();
+    for &threads in &counts {
+        let placement = if pin {
+            Placement::pinned(threads, cores)
+        } else {
+            Placement::unpinned(threads)
+        };
+        for &workload in &args.workloads {
+            let [w, n] = [ServerKind::Wasmhost, ServerKind::Native].map(|kind| {
+                run_one(
+                    paths,
+                    kind,
+                    workload,
+                    args.connections,
+                    args.duration,
+                    &placement,
+                )
+            });
+            let (w, n) = (w?, n?);
+            println!(
+                "| {threads} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                workload.name(),
+                w.requests_per_sec,
+                n.requests_per_sec,
+                w.requests_per_sec / n.requests_per_sec,
+                w.cpu_us_per_request,
+                n.cpu_us_per_request
+            );
+            cpu.push((
+                threads,
+                workload.name(),
+                w.cpu_us_per_request,
+                n.cpu_us_per_request,
+            ));
+        }
+    }
+    // How CPU per request grows from one thread to the most.
+    for &workload in &args.workloads {
+        let at = |threads: usize| {
+            cpu.iter()
+                .find(|(t, name, _, _)| *t == threads && *name == workload.name())
+                .map(|&(_, _, w, n)| (w, n))
+        };
+        if let (Some((w1, n1)), Some((wm, nm))) = (at(1), at(most))
+            && most > 1
+        {
+            println!(
+                "- {}: CPU per request from 1 to {most} threads: wasmhost {:+.0} %, native {:+.0} %",
+                workload.name(),
+                (wm / w1 - 1.0) * 100.0,
+                (nm / n1 - 1.0) * 100.0
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A burst of 2,000 connections on `--tasks 2` (plain): p99 against native's.
+fn burst(paths: &server::Paths, args: &Args) -> Result<()> {
+    const CONNECTIONS: usize = 2000;
+    println!("\n## Burst: wrk -t2 -c{CONNECTIONS}, plain, 2 threads and tasks, unpinned\n");
+    println!("| server | req/s | p50 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|");
+    let placement = Placement {
+        wrk_threads: 2,
+        ..Placement::unpinned(2)
+    };
+    let mut p99 = [0.0; 2];
+    for (i, kind) in [ServerKind::Wasmhost, ServerKind::Native]
+        .into_iter()
+        .enumerate()
+    {
+        let server = placement.start(paths, kind)?;
+        let url = server.url("/");
+        let load = placement.load(CONNECTIONS);
+        wrk::run_with(&url, &load, Duration::from_secs(1), None)?;
+        let result = wrk::run_with(&url, &load, args.duration, None)?;
+        server.stop()?;
+        p99[i] = result.p99_ms;
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            kind.name(),
+            result.requests_per_sec,
+            result.p50_ms,
+            result.p99_ms,
+            result.max_ms,
+            result.errors
+        );
+    }
+    println!("- p99 wasmhost/native: {:.2}", p99[0] / p99[1]);
     Ok(())
 }
 

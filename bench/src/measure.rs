@@ -69,7 +69,7 @@ pub fn print_table(samples: &[Sample], workloads: &[&str]) {
         "| workload | server | req/s | p50 ms | p99 ms | errors | CPU µs/req | peak RSS MiB | task spread % (per round) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut rates: BTreeMap<(&str, &str), (f64, f64)> = BTreeMap::new();
+    let mut rates: BTreeMap<(&str, &str), (f64, f64, f64)> = BTreeMap::new();
     for &workload in workloads {
         for server in ["wasmhost", "native"] {
             let runs: Vec<&Sample> = samples
@@ -80,7 +80,8 @@ pub fn print_table(samples: &[Sample], workloads: &[&str]) {
                 |f: fn(&Sample) -> f64| median(&mut runs.iter().map(|s| f(s)).collect::<Vec<_>>());
             let rate = pick(|s| s.requests_per_sec);
             let p99 = pick(|s| s.p99_ms);
-            rates.insert((workload, server), (rate, p99));
+            let cpu = pick(|s| s.cpu_us_per_request);
+            rates.insert((workload, server), (rate, p99, cpu));
             let spreads = runs
                 .iter()
                 .map(|s| spread_text(s.spread.as_deref()))
@@ -90,18 +91,20 @@ pub fn print_table(samples: &[Sample], workloads: &[&str]) {
                 "| {workload} | {server} | {rate:.0} | {:.3} | {p99:.3} | {} | {:.2} | {:.1} | {spreads} |",
                 pick(|s| s.p50_ms),
                 runs.iter().map(|s| s.errors).sum::<u64>(),
-                pick(|s| s.cpu_us_per_request),
+                cpu,
                 pick(|s| s.peak_rss_kib as f64) / 1024.0,
             );
         }
     }
-    println!("\n| workload | wasmhost/native req/s | wasmhost/native p99 |");
-    println!("|---|---|---|");
+    println!(
+        "\n| workload | wasmhost/native req/s | CPU µs/req wasmhost / native | wasmhost/native p99 |"
+    );
+    println!("|---|---|---|---|");
     for &workload in workloads {
-        let (w_rate, w_p99) = rates[&(workload, "wasmhost")];
-        let (n_rate, n_p99) = rates[&(workload, "native")];
+        let (w_rate, w_p99, w_cpu) = rates[&(workload, "wasmhost")];
+        let (n_rate, n_p99, n_cpu) = rates[&(workload, "native")];
         println!(
-            "| {workload} | {:.2} | {:.2} |",
+            "| {workload} | {:.2} | {w_cpu:.2} / {n_cpu:.2} | {:.2} |",
             w_rate / n_rate,
             w_p99 / n_p99
         );

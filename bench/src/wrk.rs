@@ -17,6 +17,16 @@ pub struct WrkResult {
     pub errors: u64,
 }
 
+/// How `wrk` loads a server, and where it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Load<'a> {
+    pub connections: usize,
+    /// wrk's own threads.
+    pub threads: usize,
+    /// The CPUs wrk is pinned to (`taskset -c` list); none: unpinned.
+    pub cpus: Option<&'a str>,
+}
+
 /// `wrk -t1 -c<connections> -d<duration> --latency [-H Cookie] url`
 pub fn run(
     url: &str,
@@ -24,10 +34,35 @@ pub fn run(
     duration: Duration,
     cookie: Option<&str>,
 ) -> Result<WrkResult> {
-    let mut wrk = Command::new("wrk");
-    wrk.args(["-t1", &format!("-c{connections}")])
-        .arg(format!("-d{}s", duration.as_secs().max(1)))
-        .arg("--latency");
+    let load = Load {
+        connections,
+        threads: 1,
+        cpus: None,
+    };
+    run_with(url, &load, duration, cookie)
+}
+
+/// `[taskset -c CPUS] wrk -t<threads> -c<connections> -d<duration> --latency [-H Cookie] url`
+pub fn run_with(
+    url: &str,
+    load: &Load<'_>,
+    duration: Duration,
+    cookie: Option<&str>,
+) -> Result<WrkResult> {
+    let mut wrk = match load.cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus, "wrk"]);
+            taskset
+        }
+        None => Command::new("wrk"),
+    };
+    wrk.args([
+        format!("-t{}", load.threads),
+        format!("-c{}", load.connections.max(load.threads)),
+    ])
+    .arg(format!("-d{}s", duration.as_secs().max(1)))
+    .arg("--latency");
     if let Some(cookie) = cookie {
         wrk.args(["-H", &format!("Cookie: {cookie}")]);
     }
