@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use tokio::sync::Notify;
 
 /// One clock per task, with the deadline every call runs under.
@@ -18,7 +19,9 @@ pub struct CallClocks {
     origin: Instant,
     /// A call older than this is stopped (`--request-timeout`).
     timeout: Duration,
-    tasks: Box<[Clock]>,
+    /// One cache line each: every call stores its task's twice, on the
+    /// worker that runs it.
+    tasks: Box<[CachePadded<Clock>]>,
 }
 
 struct Clock {
@@ -35,9 +38,11 @@ impl CallClocks {
             origin: Instant::now(),
             timeout,
             tasks: (0..tasks)
-                .map(|_| Clock {
-                    since: AtomicU64::new(0),
-                    overdue: Notify::new(),
+                .map(|_| {
+                    CachePadded::new(Clock {
+                        since: AtomicU64::new(0),
+                        overdue: Notify::new(),
+                    })
                 })
                 .collect(),
         }

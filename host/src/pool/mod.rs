@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -169,7 +170,9 @@ pub struct Pool {
     guest: RwLock<Arc<GuestApp>>,
     /// `guest`'s version, read after every call without the lock.
     version: AtomicU64,
-    slots: Box<[Slot]>,
+    /// One cache line (or more) each: tasks run on different workers, and
+    /// a slot's lock and counters change on every call.
+    slots: Box<[CachePadded<Slot>]>,
     line: Line,
     recycle_after: Option<u64>,
     /// The home task of the next connection.
@@ -333,11 +336,11 @@ impl Pool {
                 task: id as usize,
                 reason: log_text::one_line(&e),
             })?;
-            slots.push(Slot {
+            slots.push(CachePadded::new(Slot {
                 context,
                 parked: Mutex::new(Parked::Ready(instance)),
                 stats: TaskStats::default(),
-            });
+            }));
         }
         Ok(Pool {
             version: AtomicU64::new(guest.version()),
