@@ -262,6 +262,22 @@ impl Host {
 
 /// Makes the process `command` starts receive SIGKILL when the thread that
 /// started it (the test's) ends: a test that fails while other threads still
+/// Runs `wasmhost ARGS` (a subcommand such as `new` or `compile`) in `dir`,
+/// which must succeed; its output.
+pub fn wasmhost_succeeds(dir: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let output = Command::new(wasmhost_bin())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("wasmhost runs");
+    assert!(
+        output.status.success(),
+        "wasmhost {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Starts `wasmhost` with `app` and `args` and expects it to refuse at
 /// start: a non-zero exit, nothing on stdout (no `listening on`), and one
 /// line on stderr, which it returns.

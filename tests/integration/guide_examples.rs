@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wasmhost_tests::{wasmhost_bin, workspace};
+use wasmhost_tests::{wasmhost_succeeds, workspace};
 
 /// The documents whose examples are built.
 const DOCS: &[&str] = &["docs/guide.md", "README.md"];
@@ -82,15 +82,7 @@ fn target_dir() -> PathBuf {
 fn every_rust_example_of_the_guide_and_readme_builds_in_a_new_project() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("hello");
-    let output = Command::new(wasmhost_bin())
-        .args(["new", project.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    wasmhost_succeeds(dir.path(), &["new".as_ref(), project.as_os_str()]);
     // The workspace's versions, so the build reuses its compiled crates.
     std::fs::copy(workspace().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
     let all: Vec<Block> = DOCS.iter().flat_map(|doc| blocks(doc)).collect();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use wasmhost_tests::{
     Host, RedisServer, admin_get, free_port, get_text, guest, http, metric, session_cookie,
-    start_with_admin, wasmhost_bin, workspace,
+    start_with_admin, wasmhost_bin, wasmhost_succeeds, workspace,
 };
 
 /// A client that keeps its connections alive, as browsers and proxies do.
@@ -454,19 +454,15 @@ fn sighup_reloads_the_app() {
 
 /// `wasmhost compile APP -o OUTPUT`, which must succeed; its output.
 fn compile(app: &Path, output: &Path) -> std::process::Output {
-    let compiled = Command::new(wasmhost_bin())
-        .arg("compile")
-        .arg(app)
-        .arg("-o")
-        .arg(output)
-        .output()
-        .unwrap();
-    assert!(
-        compiled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&compiled.stderr)
-    );
-    compiled
+    wasmhost_succeeds(
+        Path::new("."),
+        &[
+            "compile".as_ref(),
+            app.as_os_str(),
+            "-o".as_ref(),
+            output.as_os_str(),
+        ],
+    )
 }
 
 #[test]
@@ -560,16 +556,7 @@ fn a_precompiled_file_named_wasm_is_refused_without_allow_precompiled() {
 #[test]
 fn wasmhost_new_writes_a_project_that_builds_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(wasmhost_bin())
-        .current_dir(dir.path())
-        .args(["new", "demo"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    wasmhost_succeeds(dir.path(), &["new".as_ref(), "demo".as_ref()]);
     let project = dir.path().join("demo");
     let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
     // The README's two commands, run as written (the dependency versions
