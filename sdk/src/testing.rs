@@ -9,7 +9,9 @@
 //!   [`store::compare_and_swap`](crate::store::compare_and_swap),
 //!   [`store::increment`](crate::store::increment)), a TTL past a century
 //!   counting as none. Each thread has its own, and the test harness runs
-//!   each test on its own thread, so tests do not see each other's entries.
+//!   each test on its own thread, so tests do not see each other's entries
+//!   (with `--test-threads=1` they run on one thread and share one store:
+//!   call [`reset`] first where that matters).
 //! - The task is task 0 of 1 until [`set_task`] says otherwise.
 //! - Cookie signatures use the same HMAC-SHA256 the host computes.
 //!
