@@ -7,7 +7,6 @@
 //! which makes a session for each request and commits it: the fields the
 //! layer decides with are `pub(super)`, and no session code calls the layer.
 
-use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -62,12 +61,7 @@ const MERGE_ATTEMPTS: usize = 16;
 pub struct Session {
     pub(super) id: String,
     data: Fields,
-    /// Its cookie; for a new session made on first use, since most new
-    /// sessions (a visit without a cookie that stores nothing) never need
-    /// one, and making it costs an allocation.
-    cookie: OnceCell<SessionCookie>,
-    /// When a new session began: its cookie's max age runs from then.
-    began: SystemTime,
+    pub(super) cookie: SessionCookie,
     options: Option<Rc<SessionOptions>>,
     /// Where the session and its id come from: new, the stored one the
     /// request's cookie named, or regenerated in this request.
@@ -84,7 +78,7 @@ pub struct Session {
     /// The cookie's expiry when the request started: a handler that sets
     /// another ([`Session::cookie_mut`]) sets the max age from it, as
     /// express-session's `cookie.expires` setter does.
-    expires_at_start: Cell<Option<SystemTime>>,
+    pub(super) expires_at_start: Option<SystemTime>,
     /// Whether this request came over HTTPS (for the `auto` cookie settings
     /// of a regenerated session, and whether a secure cookie may be sent).
     pub(super) secure_request: bool,
@@ -145,13 +139,19 @@ struct MergeBase {
 impl Session {
     /// A session that is never stored, for apps without sessions.
     pub(crate) fn detached() -> Self {
-        Session::fresh(None, SystemTime::now())
+        let options = SessionOptions::new("");
+        Session::fresh(options.cookie, None, SystemTime::now())
     }
 
     /// A new, empty session. Its id is drawn only when it is first needed
     /// (saved, sent or asked for), so a request that leaves a new session
     /// untouched costs no random numbers.
-    pub(super) fn fresh(options: Option<Rc<SessionOptions>>, now: SystemTime) -> Self {
+    pub(super) fn fresh(
+        mut cookie: SessionCookie,
+        options: Option<Rc<SessionOptions>>,
+        now: SystemTime,
+    ) -> Self {
+        cookie.reset_max_age(now);
         let merge = options
             .as_ref()
             .is_some_and(|options| options.merge_writes)
@@ -159,12 +159,11 @@ impl Session {
         Session {
             merge,
             request: None,
-            expires_at_start: Cell::new(None),
+            expires_at_start: cookie.expires,
             origin: Origin::New,
             id: String::new(),
             data: Fields::default(),
-            cookie: OnceCell::new(),
-            began: now,
+            cookie,
             options,
             changed: false,
             saved: None,
@@ -197,9 +196,8 @@ impl Session {
             // Without resave an unchanged session counts as saved already.
             saved: options_say(|options| !options.resave).then_some(true),
             data,
-            expires_at_start: Cell::new(cookie.expires),
-            cookie: OnceCell::from(cookie),
-            began: SystemTime::UNIX_EPOCH,
+            expires_at_start: cookie.expires,
+            cookie,
             options,
             lifecycle: Lifecycle::Live,
             secure_request: false,
@@ -396,7 +394,7 @@ impl Session {
     /// # let _ = time_left;
     /// ```
     pub fn cookie(&self) -> &SessionCookie {
-        self.cookie.get_or_init(|| self.new_cookie())
+        &self.cookie
     }
 
     /// Changes this session's cookie, e.g. `original_max_age` for a
@@ -423,34 +421,7 @@ impl Session {
     /// # let _ = login;
     /// ```
     pub fn cookie_mut(&mut self) -> &mut SessionCookie {
-        if self.cookie.get().is_none() {
-            self.cookie = OnceCell::from(self.new_cookie());
-        }
-        match self.cookie.get_mut() {
-            Some(cookie) => cookie,
-            None => unreachable!("the cookie was made just above"),
-        }
-    }
-
-    /// A new session's cookie, as the options make it for this request,
-    /// its max age running from when the session began; the expiry it
-    /// starts with is remembered (see `expires_at_start`).
-    fn new_cookie(&self) -> SessionCookie {
-        let mut cookie = match &self.options {
-            Some(options) => {
-                options.new_cookie(self.request.as_deref(), self.secure_request, self.began)
-            }
-            None => SessionCookie::default(),
-        };
-        cookie.reset_max_age(self.began);
-        self.expires_at_start.set(cookie.expires);
-        cookie
-    }
-
-    /// The cookie's expiry when the request started, or when it was last
-    /// touched or reloaded.
-    pub(super) fn expires_at_start(&self) -> Option<SystemTime> {
-        self.expires_at_start.get()
+        &mut self.cookie
     }
 
     /// Restarts the cookie's max age from now (done for you on every
@@ -466,10 +437,8 @@ impl Session {
     /// # let _ = ping;
     /// ```
     pub fn touch(&mut self) {
-        let cookie = self.cookie_mut();
-        cookie.reset_max_age(SystemTime::now());
-        let expires = cookie.expires;
-        self.expires_at_start.set(expires);
+        self.cookie.reset_max_age(SystemTime::now());
+        self.expires_at_start = self.cookie.expires;
     }
 
     /// Replaces this session with a new, empty one under a new id, removing
@@ -511,11 +480,11 @@ impl Session {
         if let Some(merge) = &mut self.merge {
             **merge = MergeBase::default();
         }
-        self.cookie = OnceCell::from(options.new_cookie(
+        self.cookie = options.new_cookie(
             self.request.as_deref(),
             self.secure_request,
             SystemTime::now(),
-        ));
+        );
         self.touch();
         self.lifecycle = Lifecycle::Live;
         Ok(removed?)
@@ -638,8 +607,8 @@ impl Session {
             merge.stored = Some(text);
             merge.changed_fields.clear();
         }
-        self.expires_at_start.set(stored.cookie.expires);
-        self.cookie = OnceCell::from(stored.cookie);
+        self.cookie = stored.cookie;
+        self.expires_at_start = self.cookie.expires;
         Ok(())
     }
 
@@ -655,13 +624,13 @@ impl Session {
 
     /// The session as express-session stores it: `cookie` first, then fields.
     fn to_json(&self) -> String {
-        stored::to_json(self.cookie(), &self.data)
+        stored::to_json(&self.cookie, &self.data)
     }
 
     /// The store TTL for this session: until the cookie expires (zero if it
     /// has), or connect-redis's default of a day for a browser-session cookie.
     fn ttl(&self, now: SystemTime) -> Duration {
-        self.cookie().remaining(now).unwrap_or(DEFAULT_TTL)
+        self.cookie.remaining(now).unwrap_or(DEFAULT_TTL)
     }
 
     /// Writes the session to the store with a TTL that ends with the cookie
@@ -771,7 +740,11 @@ mod tests {
     /// regenerating it makes no store call.
     fn attached() -> Session {
         let options = SessionOptions::new("s");
-        Session::fresh(Some(Rc::new(options)), SystemTime::now())
+        Session::fresh(
+            options.cookie.clone(),
+            Some(Rc::new(options)),
+            SystemTime::now(),
+        )
     }
 
     #[test]

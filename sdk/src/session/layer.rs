@@ -105,7 +105,11 @@ impl SessionLayer {
             (Some((stored, text)), Some(id)) => {
                 Session::loaded(id, stored, text, Some(Rc::clone(options)))
             }
-            _ => Session::fresh(Some(Rc::clone(options)), now),
+            _ => Session::fresh(
+                options.new_cookie(Some(request), secure_request, now),
+                Some(Rc::clone(options)),
+                now,
+            ),
         };
         session.secure_request = secure_request;
         if options.needs_request() {
@@ -138,26 +142,18 @@ impl SessionLayer {
                 return response;
             }
         }
-        // The stored session the cookie named, under the same id.
-        let known = session.origin == Origin::Stored;
-        let modified = session.is_modified();
-        if !known && !modified && !options.save_uninitialized && session.saved.is_none() {
-            // A new session nothing was put in: nothing is saved, touched or
-            // sent (the rules below say the same), so its cookie need not
-            // even be made.
-            return response;
-        }
-        let expires_at_start = session.expires_at_start();
-        let cookie = session.cookie_mut();
-        if cookie.expires != expires_at_start {
+        if session.cookie.expires != session.expires_at_start {
             // The handler set the expiry: it sets the max age (none: a
             // browser-session cookie), as express-session's setter does.
-            cookie.original_max_age = cookie.expires.map(|expires| {
+            session.cookie.original_max_age = session.cookie.expires.map(|expires| {
                 let ms = expires.duration_since(now).unwrap_or_default().as_millis();
                 u64::try_from(ms).unwrap_or(u64::MAX)
             });
         }
-        cookie.reset_max_age(now);
+        session.cookie.reset_max_age(now);
+        // The stored session the cookie named, under the same id.
+        let known = session.origin == Origin::Stored;
+        let modified = session.is_modified();
 
         let should_save = if !options.save_uninitialized && session.saved.is_none() && !known {
             modified
@@ -165,11 +161,11 @@ impl SessionLayer {
             !session.is_saved()
         };
         let should_set_cookie = if known {
-            options.rolling || (session.cookie().expires.is_some() && modified)
+            options.rolling || (session.cookie.expires.is_some() && modified)
         } else {
             options.save_uninitialized || modified
         };
-        if should_set_cookie && let Some(why) = session.cookie().invalid(&options.name) {
+        if should_set_cookie && let Some(why) = session.cookie.invalid(&options.name) {
             // As express-session's cookie serializer, refuse rather than send
             // a header whose attributes a value could forge.
             eprintln!("wasmhost-sdk: not sending the session cookie: {why}");
@@ -209,12 +205,12 @@ impl SessionLayer {
             Err(error) => return crate::IntoResponse::into_response(error),
         }
 
-        let secure_only = session.cookie().secure == Some(true);
+        let secure_only = session.cookie.secure == Some(true);
         if should_set_cookie && (!secure_only || session.secure_request) {
             let signed = format!("s:{}", sign(&session.id, &options.secrets[0]));
             response.append_header(
                 "set-cookie",
-                session.cookie().set_cookie(&options.name, &signed),
+                session.cookie.set_cookie(&options.name, &signed),
             );
         }
         response
