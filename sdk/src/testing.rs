@@ -113,24 +113,27 @@ pub(crate) mod store {
             .and_then(|ms| now.checked_add(super::Duration::from_millis(ms)))
     }
 
-    /// Runs `f` on this thread's map with expired entries already gone.
-    fn with<T>(f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
+    /// Runs `f` on this thread's map with `key` gone if it expired (every
+    /// operation touches one key, so only that one is looked at).
+    fn with<T>(key: &str, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
         STORE.with(|store| {
             let mut store = store.borrow_mut();
             let now = Instant::now();
-            store.retain(|_, entry| entry.live(now));
+            if store.get(key).is_some_and(|entry| !entry.live(now)) {
+                store.remove(key);
+            }
             f(&mut store, now)
         })
     }
 
     pub(crate) fn store_read(key: &str) -> Result<Option<String>, StoreError> {
-        Ok(with(|store, _| {
+        Ok(with(key, |store, _| {
             store.get(key).map(|entry| entry.value.clone())
         }))
     }
 
     pub(crate) fn store_set(key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), StoreError> {
-        with(|store, now| {
+        with(key, |store, now| {
             let entry = Entry {
                 value: value.to_owned(),
                 expires: expiry(now, ttl_ms),
@@ -141,12 +144,12 @@ pub(crate) mod store {
     }
 
     pub(crate) fn store_remove(key: &str) -> Result<(), StoreError> {
-        with(|store, _| store.remove(key));
+        with(key, |store, _| store.remove(key));
         Ok(())
     }
 
     pub(crate) fn store_touch(key: &str, ttl_ms: Option<u64>) -> Result<bool, StoreError> {
-        Ok(with(|store, now| match store.get_mut(key) {
+        Ok(with(key, |store, now| match store.get_mut(key) {
             Some(entry) => {
                 entry.expires = expiry(now, ttl_ms);
                 true
@@ -184,7 +187,7 @@ pub(crate) mod store {
     }
 
     pub(crate) fn store_increment(key: &str, delta: i64) -> Result<i64, StoreError> {
-        with(|store, _| {
+        with(key, |store, _| {
             let entry = store.entry(key.to_owned()).or_insert_with(|| Entry {
                 value: "0".to_owned(),
                 expires: None,
