@@ -260,8 +260,6 @@ impl Host {
     }
 }
 
-/// Makes the process `command` starts receive SIGKILL when the thread that
-/// started it (the test's) ends: a test that fails while other threads still
 /// Runs `wasmhost ARGS` (a subcommand such as `new` or `compile`) in `dir`,
 /// which must succeed; its output.
 pub fn wasmhost_succeeds(dir: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
@@ -297,6 +295,8 @@ pub fn refused_at_start(app: &Path, args: &[&str]) -> String {
     stderr
 }
 
+/// Makes the process `command` starts receive SIGKILL when the thread that
+/// started it (the test's) ends: a test that fails while other threads still
 /// hold its host leaves no server behind.
 pub fn die_with_test(command: &mut Command) {
     use std::os::unix::process::CommandExt;
