@@ -21,6 +21,23 @@ fn a_panic_while_the_app_is_built_stops_wasmhost_at_start() {
     assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
 }
 
+/// A guest's refusal is its own text: a line break or a terminal escape in
+/// it cannot forge a line of the host's, and 4 MiB of it is cut.
+#[test]
+fn a_hostile_refusal_is_one_escaped_bounded_line() {
+    let stderr = refused_at_start(&guest("test-app"), &["--env", "REFUSE_START=hostile"]);
+    assert!(
+        // An error's line breaks become spaces (`log_text::one_line`).
+        stderr.contains("the app refused to start: told to refuse INFO wasmhost: forged line"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && stderr.contains("forged line\\u{1b}[31m"),
+        "the escape is written out: {stderr}"
+    );
+    assert!(stderr.len() < 8 * 1024, "cut: {} bytes", stderr.len());
+}
+
 /// What a guest prints while it starts well is logged, once it has started.
 #[test]
 fn what_a_guest_prints_while_starting_is_logged() {
