@@ -482,16 +482,19 @@ pub fn start<T: IntoApp>(build: fn() -> T) -> Result<(), String> {
 pub fn dispatch<T: IntoApp>(request: raw::Request, build: fn() -> T) -> raw::Response {
     let request = Request::from_raw(request);
     APP.with(|cell| {
-        if let Some(app) = cell.get() {
-            return app.handle(request).into_raw();
-        }
-        if let Err(why) = start(build) {
-            eprintln!("wasmhost-sdk: the app cannot start: {why}");
-        }
-        match cell.get() {
-            Some(app) => app.handle(request).into_raw(),
-            None => Response::internal_error().into_raw(),
-        }
+        let app = match cell.get() {
+            Some(app) => app,
+            None => {
+                if let Err(why) = start(build) {
+                    eprintln!("wasmhost-sdk: the app cannot start: {why}");
+                }
+                match cell.get() {
+                    Some(app) => app,
+                    None => return Response::internal_error().into_raw(),
+                }
+            }
+        };
+        app.handle(request).into_raw()
     })
 }
 

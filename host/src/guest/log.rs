@@ -183,7 +183,7 @@ impl GuestLog {
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
         line.push(bytes);
         self.unfinished
-            .store(!line.bytes.is_empty() || line.cut > 0, Ordering::Relaxed);
+            .store(line.is_unfinished(), Ordering::Relaxed);
     }
 
     /// Logs a line the guest left without its newline (an `eprint!`):
@@ -194,9 +194,7 @@ impl GuestLog {
             return;
         }
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
-        if !line.bytes.is_empty() || line.cut > 0 {
-            line.emit();
-        }
+        line.emit_unfinished();
         self.unfinished.store(false, Ordering::Relaxed);
     }
 
@@ -205,9 +203,8 @@ impl GuestLog {
     /// escaped; the caller logs them (`log`) or quotes them in an error.
     pub fn release(&self, log: bool) -> Vec<String> {
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
-        if !line.bytes.is_empty() || line.cut > 0 {
-            line.emit();
-        }
+        line.emit_unfinished();
+        self.unfinished.store(false, Ordering::Relaxed);
         let held = line.held.take().unwrap_or_default();
         if log {
             for text in &held {
@@ -235,6 +232,18 @@ impl StdoutStream for GuestLog {
 }
 
 impl Line {
+    /// Whether a line has begun and not ended.
+    fn is_unfinished(&self) -> bool {
+        !self.bytes.is_empty() || self.cut > 0
+    }
+
+    /// Logs the line that has begun, if one has, as if it had ended.
+    fn emit_unfinished(&mut self) {
+        if self.is_unfinished() {
+            self.emit();
+        }
+    }
+
     fn push(&mut self, mut bytes: &[u8]) {
         while let Some(newline) = memchr::memchr(b'\n', bytes) {
             self.keep(&bytes[..newline]);
@@ -313,9 +322,7 @@ impl Line {
 impl Drop for Line {
     /// The instance is gone (a trap, say): log what it left without a newline.
     fn drop(&mut self) {
-        if !self.bytes.is_empty() || self.cut > 0 {
-            self.emit();
-        }
+        self.emit_unfinished();
     }
 }
 

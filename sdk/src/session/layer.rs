@@ -71,11 +71,11 @@ impl SessionLayer {
     /// The request's session: the stored one its cookie names, or a new one.
     pub(crate) fn load(&self, request: &RequestHead) -> Result<(Session, Ticket), Response> {
         let options = &self.options;
-        if self.empty_secret {
+        if let Err(why) = self.check() {
             // wasmhost never gets here (it refuses such an app at start);
             // `App::handle` in a unit test does.
             if !self.refusal_printed.replace(true) {
-                eprintln!("wasmhost-sdk: refusing to serve sessions: {EMPTY_SECRET}");
+                eprintln!("wasmhost-sdk: refusing to serve sessions: {why}");
             }
             return Err(Response::internal_error());
         }
