@@ -34,8 +34,12 @@ pub fn per_request(
     workload: Workload,
     tasks: usize,
     duration: Duration,
+    keep: Option<&Path>,
 ) -> Result<f64> {
-    let dir = std::env::temp_dir().join(format!("wasmhost-bench-{}", std::process::id()));
+    let dir = match keep {
+        Some(dir) => dir.to_owned(),
+        None => std::env::temp_dir().join(format!("wasmhost-bench-{}", std::process::id())),
+    };
     std::fs::create_dir_all(&dir)?;
     let out = dir.join(format!("{}-{}.callgrind", kind.name(), workload.name()));
     let out_arg = format!("--callgrind-out-file={}", out.display());
@@ -60,7 +64,14 @@ pub fn per_request(
     // at exit, holds what came after it.
     let dump = Path::new(&format!("{}.1", out.display())).to_owned();
     let instructions = totals(&dump)?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep.is_some() {
+        std::fs::write(
+            format!("{}.requests", out.display()),
+            measured.requests.to_string(),
+        )?;
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(instructions as f64 / measured.requests.max(1) as f64)
 }
 

@@ -59,6 +59,14 @@ struct Args {
     /// request with callgrind (needs valgrind): exact and repeatable.
     #[arg(long, conflicts_with_all = ["quick", "only_extras"])]
     instructions: bool,
+    /// With --instructions: keep each server's callgrind dump in DIR (as
+    /// `<server>-<workload>.callgrind.1`, for callgrind_annotate) and write
+    /// its request count beside it (`.requests`).
+    #[arg(long, value_name = "DIR", requires = "instructions")]
+    keep_dumps: Option<std::path::PathBuf>,
+    /// With --instructions: count only wasmhost (skip the native server).
+    #[arg(long, requires = "instructions")]
+    wasmhost_only: bool,
 }
 
 /// What the load generator asks for.
@@ -304,13 +312,22 @@ fn instruction_counts(paths: &server::Paths, args: &Args) -> Result<()> {
     println!("| workload | wasmhost | native | wasmhost/native |");
     println!("|---|---|---|---|");
     for &workload in &args.workloads {
-        let mut counts = [0.0; 2];
-        for (count, kind) in counts
-            .iter_mut()
-            .zip([ServerKind::Wasmhost, ServerKind::Native])
-        {
-            *count = instructions::per_request(paths, kind, workload, args.tasks, args.duration)
-                .with_context(|| format!("{} {}", kind.name(), workload.name()))?;
+        let mut counts = [f64::NAN; 2];
+        let kinds = if args.wasmhost_only {
+            &[ServerKind::Wasmhost][..]
+        } else {
+            &[ServerKind::Wasmhost, ServerKind::Native][..]
+        };
+        for (count, &kind) in counts.iter_mut().zip(kinds) {
+            *count = instructions::per_request(
+                paths,
+                kind,
+                workload,
+                args.tasks,
+                args.duration,
+                args.keep_dumps.as_deref(),
+            )
+            .with_context(|| format!("{} {}", kind.name(), workload.name()))?;
             eprintln!(
                 "{} {}: {:.0} instructions per request",
                 kind.name(),
