@@ -311,15 +311,15 @@ fn instruction_counts(paths: &server::Paths, args: &Args) -> Result<()> {
     );
     println!("| workload | wasmhost | native | wasmhost/native |");
     println!("|---|---|---|---|");
+    let kinds = if args.wasmhost_only {
+        &[ServerKind::Wasmhost][..]
+    } else {
+        &[ServerKind::Wasmhost, ServerKind::Native][..]
+    };
     for &workload in &args.workloads {
-        let mut counts = [f64::NAN; 2];
-        let kinds = if args.wasmhost_only {
-            &[ServerKind::Wasmhost][..]
-        } else {
-            &[ServerKind::Wasmhost, ServerKind::Native][..]
-        };
-        for (count, &kind) in counts.iter_mut().zip(kinds) {
-            *count = instructions::per_request(
+        let mut counts = Vec::with_capacity(kinds.len());
+        for &kind in kinds {
+            let count = instructions::per_request(
                 paths,
                 kind,
                 workload,
@@ -329,19 +329,21 @@ fn instruction_counts(paths: &server::Paths, args: &Args) -> Result<()> {
             )
             .with_context(|| format!("{} {}", kind.name(), workload.name()))?;
             eprintln!(
-                "{} {}: {:.0} instructions per request",
+                "{} {}: {count:.0} instructions per request",
                 kind.name(),
                 workload.name(),
-                *count
             );
+            counts.push(count);
         }
-        println!(
-            "| {} | {:.0} | {:.0} | {:.2} |",
-            workload.name(),
-            counts[0],
-            counts[1],
-            counts[0] / counts[1]
-        );
+        match counts[..] {
+            [wasmhost, native] => println!(
+                "| {} | {wasmhost:.0} | {native:.0} | {:.2} |",
+                workload.name(),
+                wasmhost / native
+            ),
+            [wasmhost] => println!("| {} | {wasmhost:.0} | – | – |", workload.name()),
+            _ => unreachable!("one or two servers are counted"),
+        }
     }
     Ok(())
 }
