@@ -511,36 +511,49 @@ fn threads_sweep(paths: &server::Paths, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// A burst of 2,000 connections on `--tasks 2` (plain): p99 against native's.
+/// A burst of 2,000 connections on `--tasks 2` (plain): p99 against native's,
+/// each run `--rounds` times in alternating order, medians reported (a
+/// burst's tail moves more from run to run than its throughput).
 fn burst(paths: &server::Paths, args: &Args) -> Result<()> {
     const CONNECTIONS: usize = 2000;
-    println!("\n## Burst: wrk -t2 -c{CONNECTIONS}, plain, 2 threads and tasks, unpinned\n");
+    println!(
+        "\n## Burst: wrk -t2 -c{CONNECTIONS}, plain, 2 threads and tasks, unpinned, medians of {} runs\n",
+        args.rounds
+    );
     println!("| server | req/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---|---|---|---|---|---|");
     let placement = Placement {
         wrk_threads: 2,
         ..Placement::unpinned(2)
     };
+    let kinds = [ServerKind::Wasmhost, ServerKind::Native];
+    let mut runs: [Vec<wrk::WrkResult>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..args.rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let server = placement.start(paths, kinds[i])?;
+            let url = server.url("/");
+            let load = placement.load(CONNECTIONS);
+            wrk::run_with(&url, &load, Duration::from_secs(1), None)?;
+            let result = wrk::run_with(&url, &load, args.duration, None)?;
+            server.stop()?;
+            runs[i].push(result);
+        }
+    }
     let mut p99 = [0.0; 2];
-    for (i, kind) in [ServerKind::Wasmhost, ServerKind::Native]
-        .into_iter()
-        .enumerate()
-    {
-        let server = placement.start(paths, kind)?;
-        let url = server.url("/");
-        let load = placement.load(CONNECTIONS);
-        wrk::run_with(&url, &load, Duration::from_secs(1), None)?;
-        let result = wrk::run_with(&url, &load, args.duration, None)?;
-        server.stop()?;
-        p99[i] = result.p99_ms;
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let of = |field: fn(&wrk::WrkResult) -> f64| {
+            median(&mut runs[i].iter().map(field).collect::<Vec<f64>>())
+        };
+        p99[i] = of(|r| r.p99_ms);
         println!(
             "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
             kind.name(),
-            result.requests_per_sec,
-            result.p50_ms,
-            result.p99_ms,
-            result.max_ms,
-            result.errors
+            of(|r| r.requests_per_sec),
+            of(|r| r.p50_ms),
+            p99[i],
+            of(|r| r.max_ms),
+            runs[i].iter().map(|r| r.errors).sum::<u64>()
         );
     }
     println!("- p99 wasmhost/native: {:.2}", p99[0] / p99[1]);

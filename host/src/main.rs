@@ -159,8 +159,7 @@ fn run(config: Config) -> anyhow::Result<()> {
     let served = runtime.block_on(async {
         // The addresses first: a port in use is refused before any instance
         // starts (and prints).
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
+        let listener = wasmhost::server::listen(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let admin = match config.admin_listen {

@@ -22,6 +22,7 @@ mod accept;
 mod admin;
 mod reload;
 
+pub use accept::listen;
 pub use admin::Admin;
 pub use reload::{ReloadError, Reloader};
 

@@ -291,6 +291,55 @@ fn a_client_that_never_reads_is_cut_off_and_frees_its_connection() {
     assert_contained(&host);
 }
 
+/// A burst of new connections larger than the kernel's usual accept queue
+/// (1,024) while the server accepts none: every handshake still completes at
+/// once, queued for `accept`, rather than being dropped and retried a
+/// second later (which is what made a 2,000-connection burst's p99 a second).
+#[test]
+fn a_burst_of_new_connections_waits_in_the_accept_queue_without_a_dropped_handshake() {
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .expect("Linux says how long an accept queue may be")
+        .trim()
+        .parse()
+        .expect("somaxconn is a number");
+    let burst = somaxconn.min(1500) - 8;
+    assert!(
+        burst > 1100,
+        "this test needs net.core.somaxconn above 1,108 (it is {somaxconn})"
+    );
+    let host = Host::test_app(&[
+        "--tasks",
+        "1",
+        "--max-connections",
+        "1",
+        "--idle-timeout",
+        "60s",
+        "--header-timeout",
+        "60s",
+    ]);
+    // Takes the only connection, so the host accepts no other.
+    let held = connect(&host);
+    std::thread::sleep(Duration::from_millis(200));
+    let addr: std::net::SocketAddr = host
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the host listens on an address");
+    let mut queued = Vec::with_capacity(burst);
+    for n in 0..burst {
+        // A handshake the kernel dropped would be retried after a second
+        // and, with the queue still full, again after three: the deadline
+        // only keeps a failure from hanging the test.
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(stream) => queued.push(stream),
+            Err(e) => panic!("connection {n} of {burst} was not queued: {e}"),
+        }
+    }
+    drop(queued);
+    drop(held);
+    assert_contained(&host);
+}
+
 #[test]
 fn a_request_waits_for_an_instance_no_longer_than_the_queue_timeout() {
     let host = std::sync::Arc::new(Host::test_app(&[

@@ -3,11 +3,19 @@
 //! the kernel's accept queue, so the server stays reachable), and a failed
 //! accept (out of file descriptors, say) backs off and is logged at most
 //! once a second rather than spinning or flooding the log.
+//!
+//! [`listen`] opens the listener with the longest accept queue the kernel
+//! allows (`net.core.somaxconn`): with the usual 1,024, a burst of more new
+//! connections than that overflows the queue even while the server has room
+//! for them, and every dropped handshake costs its client a retransmit a
+//! second later.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
@@ -16,6 +24,24 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Least time between two log lines about failed accepts.
 const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The accept queue `listen` asks for; Linux shortens it to
+/// `net.core.somaxconn` (4,096 by default since Linux 5.4).
+const BACKLOG: u32 = 65_535;
+
+/// A listener on `addr` with the longest accept queue the kernel allows.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As std's and tokio's own `bind` do on Unix: a restarted server can
+    // bind its port while the old one's connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// Accepts connections on `listener` until `shutdown` resolves, with at most
 /// `limit` open at once: each is handed to `serve` with its slot, which the
