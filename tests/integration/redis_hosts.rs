@@ -336,6 +336,24 @@ fn values_in_redis_too_large_or_not_text_are_errors_not_allocations() {
     assert_eq!(body, r#"{"error":"ValueTooLarge(1024)"}"#);
     let (_, body) = get_text(&client, &host.url("/store/get?key=bytes"), None);
     assert_eq!(body, r#"{"error":"NotUtf8"}"#);
+    // A value of exactly the limit is read; one byte more is refused. The
+    // host fetches at most one byte past the limit (GETRANGE), and an empty
+    // answer, a missing key or an empty value, is told apart by a script.
+    for (key, len) in [("at-limit", 1024), ("past-limit", 1025), ("empty", 0)] {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("y".repeat(len))
+            .query(&mut redis_client)
+            .unwrap();
+    }
+    let (_, body) = get_text(&client, &host.url("/store/get?key=at-limit"), None);
+    assert_eq!(body, format!(r#"{{"value":"{}"}}"#, "y".repeat(1024)));
+    let (_, body) = get_text(&client, &host.url("/store/get?key=past-limit"), None);
+    assert_eq!(body, r#"{"error":"ValueTooLarge(1024)"}"#);
+    let (_, body) = get_text(&client, &host.url("/store/get?key=empty"), None);
+    assert_eq!(body, r#"{"value":""}"#);
+    let (_, body) = get_text(&client, &host.url("/store/get?key=missing"), None);
+    assert_eq!(body, r#"{"value":null}"#);
     let (status, _) = get_text(&client, &host.url("/task"), None);
     assert_eq!(status, 200);
 }

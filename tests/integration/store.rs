@@ -133,6 +133,11 @@ async fn set_read_remove(kind: Kind) {
     s.a.remove("k").await.unwrap();
     s.a.remove("k").await.unwrap();
     assert_eq!(s.a.read("k").await, Ok(None));
+    // An empty value is a value, not a missing key.
+    s.a.set("empty".into(), String::new(), None).await.unwrap();
+    assert_eq!(s.a.read("empty").await, Ok(Some(String::new())));
+    s.a.remove("empty").await.unwrap();
+    assert_eq!(s.a.read("empty").await, Ok(None));
     let text = "{\"cookie\":{},\"é\":\"\\u0000 ✓\"}";
     s.a.set("sess:x".into(), text.into(), None).await.unwrap();
     assert_eq!(s.a.read("sess:x").await, Ok(Some(text.into())));

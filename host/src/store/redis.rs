@@ -51,8 +51,10 @@ end
 return 1
 ";
 
-/// `store-read`: the value, unless it is longer than ARGV[1] bytes (then -1),
-/// so a value another client stored past the limit is never fetched.
+/// `store-read` of a key whose GETRANGE was empty (a missing key or an empty
+/// value; see `read`): the value, unless it is longer than ARGV[1] bytes
+/// (then -1), so a value another client stored past the limit is never
+/// fetched.
 const READ_BOUNDED: &str = r"
 if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return -1 end
 return redis.call('GET', KEYS[1])
@@ -260,14 +262,29 @@ fn set_command(key: &str, value: &str, ttl: Option<Duration>, only_if_absent: bo
 impl Backend for RedisStore {
     async fn read(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.limits.check_key(key)?;
-        let mut invocation = self.read_bounded.key(key);
-        invocation.arg(self.limits.max_value_bytes);
-        let value: ::redis::Value = self.invoke(invocation, Effect::Reads).await?;
+        let limit = self.limits.max_value_bytes;
+        // GETRANGE answers at most one byte past the limit, so a longer value
+        // is never fetched, without running a script for every read (a
+        // script costs Redis, which may share the host's CPUs, more than
+        // the GET itself). It answers an empty string both for a missing key
+        // and for an empty value: only then does the script tell them apart.
+        let mut range = ::redis::cmd("GETRANGE");
+        range.arg(key).arg(0).arg(limit);
+        let value: ::redis::Value = self.query(&range, Effect::Reads).await?;
+        let value = match value {
+            ::redis::Value::BulkString(bytes) if bytes.is_empty() => {
+                let mut invocation = self.read_bounded.key(key);
+                invocation.arg(limit);
+                self.invoke(invocation, Effect::Reads).await?
+            }
+            other => other,
+        };
         match value {
             ::redis::Value::Nil => Ok(None),
-            ::redis::Value::Int(_) => Err(StoreError::ValueTooLarge {
-                limit: self.limits.max_value_bytes,
-            }),
+            ::redis::Value::Int(_) => Err(StoreError::ValueTooLarge { limit }),
+            ::redis::Value::BulkString(bytes) if bytes.len() > limit => {
+                Err(StoreError::ValueTooLarge { limit })
+            }
             ::redis::Value::BulkString(bytes) => String::from_utf8(bytes)
                 .map(Some)
                 .map_err(|_| StoreError::NotUtf8),
