@@ -117,10 +117,13 @@ impl RedisStore {
         };
         // Reconnection is retried a few times right after a loss, quickly;
         // after that every failed command starts a new attempt, so a Redis
-        // that comes back after minutes is found again too.
+        // that comes back after minutes is found again too. Commands get no
+        // response timeout of the crate's: each is bounded by the store's
+        // own (`bounded`), which also covers waiting for a reconnection, and
+        // one timer per command is enough.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(timeout);
