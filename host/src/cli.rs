@@ -26,7 +26,7 @@ use crate::store::{Eviction, Limits, StoreSettings, StoreUrl};
 /// Tasks per worker thread by default with a Redis store: a call that waits
 /// on Redis holds its instance but not its thread, so more instances than
 /// threads keep the threads busy (`docs/architecture.md`, "Instances and threads").
-pub const REDIS_TASKS_PER_THREAD: usize = 8;
+pub const REDIS_TASKS_PER_THREAD: usize = 16;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -174,7 +174,7 @@ pub struct Cli {
     pub app: Option<PathBuf>,
 
     /// Tasks: isolated, persistent instances of the app [default: one per
-    /// thread; with a Redis store, 8 per thread].
+    /// thread; with a Redis store, 16 per thread].
     #[arg(env = "WASMHOST_TASKS", long, value_name = "N")]
     pub tasks: Option<NonZeroU32>,
 
