@@ -1429,7 +1429,8 @@ fn should_pass_session_fetch_error() {
     let host = redis_session_host(&redis, &[]);
     let (status, cookie) = get(&host, "/session/user", None);
     assert_eq!(status, 200);
-    refuse(&redis, "get");
+    // The command the Redis store reads with.
+    refuse(&redis, "getrange");
     let (status, body) = get_text(&http(), &host.url("/"), cookie.as_deref());
     assert_eq!((status, body.as_str()), (503, "session store unavailable"));
 }
