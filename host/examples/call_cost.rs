@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
                 env: Vec::new(),
                 store: PrefixedStore::new(store, ""),
                 limits,
+                max_response: usize::MAX,
                 metrics,
             }),
             clocks: Arc::new(CallClocks::new(1, limits.request_timeout)),

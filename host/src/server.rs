@@ -82,6 +82,7 @@ impl Server {
         let app = AppContext {
             env: config.env.clone(),
             limits: config.call,
+            max_response: config.http.max_response,
             metrics: guest::GuestMetrics::new(&metrics, &store),
             store: app_store,
         };

@@ -19,12 +19,14 @@ use std::time::Duration;
 
 use wasmtime::{Store, StoreContextMut, UpdateDeadline};
 
-use super::bindings::App;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+
+use super::bindings::Hosted;
 use super::limiter::OutOfMemory;
-use super::load::GuestApp;
+use super::load::{GuestApp, Pre};
 use super::state::{TaskContext, TaskState};
 use super::watchdog::SLOW_CALL;
-use super::{Request, Response};
+use super::{Request, Response, wasi_http};
 
 /// Why a guest call did not produce a response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,11 +101,17 @@ fn on_epoch(store: StoreContextMut<'_, TaskState>) -> wasmtime::Result<UpdateDea
 /// One persistent instance of the guest app.
 pub struct Instance {
     store: Store<TaskState>,
-    app: App,
+    handler: Handler,
     /// Requests this instance has served.
     served: u64,
     /// The version of the app it runs ([`GuestApp::version`]).
     version: u64,
+}
+
+/// The instance's exports, by the world it is of.
+enum Handler {
+    App(Hosted),
+    WasiHttp(Proxy),
 }
 
 impl Instance {
@@ -116,15 +124,27 @@ impl Instance {
         store.epoch_deadline_callback(on_epoch);
         store.set_epoch_deadline(1);
         let timeout = context.clocks.timeout();
-        let app = match guest.pre().instantiate_async(&mut store).await {
-            Ok(app) => app,
+        let instantiated = match guest.pre() {
+            Pre::App(pre) => pre.instantiate_async(&mut store).await.map(Handler::App),
+            Pre::WasiHttp(pre) => pre
+                .instantiate_async(&mut store)
+                .await
+                .map(Handler::WasiHttp),
+        };
+        let handler = match instantiated {
+            Ok(handler) => handler,
             Err(error) => {
                 let stderr = store.data().end_of_start(false);
                 let error = classify(error, timeout);
                 return Err(StartFailure::Failed { error, stderr }.into());
             }
         };
-        let started = app.wasmhost_app_handler().call_start(&mut store).await;
+        // A `wasi:http` component has no start function: instantiating it
+        // ran its start-up.
+        let started = match &handler {
+            Handler::App(app) => app.wasmhost_app_handler().call_start(&mut store).await,
+            Handler::WasiHttp(_) => Ok(Ok(())),
+        };
         let stderr = store.data().end_of_start(matches!(started, Ok(Ok(()))));
         match started {
             Ok(Ok(())) => {}
@@ -136,7 +156,7 @@ impl Instance {
         }
         Ok(Instance {
             store,
-            app,
+            handler,
             served: 0,
             version: guest.version(),
         })
@@ -148,12 +168,19 @@ impl Instance {
         self.served += 1;
         let timeout = self.store.data().context().clocks.timeout();
         self.store.set_epoch_deadline(1);
-        let response = self
-            .app
-            .wasmhost_app_handler()
-            .call_handle(&mut self.store, request)
-            .await
-            .map_err(|error| classify(error, timeout))?;
+        let response = match &self.handler {
+            Handler::App(app) => app
+                .wasmhost_app_handler()
+                .call_handle(&mut self.store, request)
+                .await
+                .map_err(|error| classify(error, timeout)),
+            Handler::WasiHttp(proxy) => wasi_http::handle(&mut self.store, proxy, request)
+                .await
+                .map_err(|error| match error {
+                    wasi_http::Failure::Call(error) => classify(error, timeout),
+                    wasi_http::Failure::Answer(why) => CallError::Trap(why.to_string()),
+                }),
+        }?;
         self.store.data().end_of_call();
         Ok(response)
     }

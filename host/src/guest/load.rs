@@ -2,8 +2,13 @@
 //!
 //! Compiling a component is the expensive step (tens of milliseconds), so it
 //! happens once per version of the app: one `Component`, one linker resolved
-//! into an [`AppPre`]. Every task then instantiates from that in
-//! microseconds, and so does every replacement of a task's instance. The
+//! into the pre-instance of its world ([`Pre`]). Every task then
+//! instantiates from that in microseconds, and so does every replacement of
+//! a task's instance. The world is read off the component's exports: the
+//! `wasmhost:app/handler` of wasmhost's own world, else a standard
+//! `wasi:http/incoming-handler` (WASI 0.2). Both kinds get the same imports:
+//! WASI, `wasi:http` (outbound refused), and wasmhost's `store`, `task` and
+//! `crypto`. The
 //! [`Engine`] is made once per process ([`engine`]), so a reloaded app's
 //! code runs under the same epoch as the watchdog's.
 //!
@@ -33,7 +38,9 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, Config, Engine};
 
-use super::bindings::{App, AppPre};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use super::bindings::{Hosted, HostedPre};
 use super::state::TaskState;
 use crate::log_text::one_line;
 
@@ -56,7 +63,7 @@ pub enum LoadError {
     #[error("{path} needs an import wasmhost does not provide: {reason}")]
     UnknownImport { path: PathBuf, reason: String },
     #[error(
-        "{path} does not export the `wasmhost:app/handler` interface (a Rust guest exports it with `wasmhost_sdk::export_app!(app);` in its src/lib.rs): {reason}"
+        "{path} exports neither `wasmhost:app/handler` (a Rust guest exports it with `wasmhost_sdk::export_app!(app);` in its src/lib.rs) nor `wasi:http/incoming-handler`: {reason}"
     )]
     NoHandler { path: PathBuf, reason: String },
     #[error(
@@ -102,7 +109,7 @@ pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Clone)]
 pub struct GuestApp {
     engine: Engine,
-    pre: AppPre<TaskState>,
+    pre: Pre,
     /// Which load of the app this is: 1 at start, one more per reload.
     version: u64,
 }
@@ -240,15 +247,22 @@ fn compile(engine: &Engine, bytes: Vec<u8>, path: &Path) -> Result<Component, Lo
     }
 }
 
-/// Links `component` against what wasmhost provides, checking it exports the handler.
-fn link(
-    engine: &Engine,
-    component: &Component,
-    path: &Path,
-) -> Result<AppPre<TaskState>, LoadError> {
+/// Which world a guest is of, linked and ready to instantiate.
+#[derive(Clone)]
+pub enum Pre {
+    /// wasmhost's own `wasmhost:app/app`.
+    App(HostedPre<TaskState>),
+    /// A standard `wasi:http/incoming-handler` component (WASI 0.2).
+    WasiHttp(ProxyPre<TaskState>),
+}
+
+/// Links `component` against what wasmhost provides, and tells which
+/// handler it exports.
+fn link(engine: &Engine, component: &Component, path: &Path) -> Result<Pre, LoadError> {
     let mut linker = Linker::<TaskState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .and_then(|()| App::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s))
+        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+        .and_then(|()| Hosted::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s))
         .map_err(|e| LoadError::Engine(one_line(&e)))?;
     let instance_pre = linker
         .instantiate_pre(component)
@@ -256,10 +270,17 @@ fn link(
             path: path.to_owned(),
             reason: one_line(&e),
         })?;
-    AppPre::new(instance_pre).map_err(|e| LoadError::NoHandler {
-        path: path.to_owned(),
-        reason: one_line(&e),
-    })
+    match HostedPre::new(instance_pre.clone()) {
+        Ok(pre) => Ok(Pre::App(pre)),
+        Err(own) => {
+            ProxyPre::new(instance_pre)
+                .map(Pre::WasiHttp)
+                .map_err(|_| LoadError::NoHandler {
+                    path: path.to_owned(),
+                    reason: one_line(&own),
+                })
+        }
+    }
 }
 
 /// The first bytes of every WebAssembly binary.
@@ -313,7 +334,7 @@ impl GuestApp {
     }
 
     /// The linked component, from which tasks instantiate.
-    pub fn pre(&self) -> &AppPre<TaskState> {
+    pub fn pre(&self) -> &Pre {
         &self.pre
     }
 }

@@ -9,9 +9,11 @@
 //! give each call its deadline.
 //!
 //! Outside, the pool sees only [`GuestApp`], [`Instance`], the
-//! [`Request`]/[`Response`] records, [`CallError`] and the clocks: a second
-//! kind of guest (a standard `wasi:http` component) or a reload that swaps
-//! the compiled app plugs in here, without touching the pool or the server.
+//! [`Request`]/[`Response`] records, [`CallError`] and the clocks, whatever
+//! world the guest is of: a standard `wasi:http` component ([`wasi_http`],
+//! with outbound requests refused by `outbound`) is served through the same
+//! records as wasmhost's own world, and a reload swaps the compiled app
+//! here, without touching the pool or the server.
 
 pub mod bindings;
 pub mod clock;
@@ -21,7 +23,9 @@ pub mod limiter;
 pub mod limits;
 pub mod load;
 pub mod log;
+mod outbound;
 pub mod state;
+pub mod wasi_http;
 pub mod watchdog;
 
 pub use bindings::exports::wasmhost::app::handler::{Method, Request, Response};

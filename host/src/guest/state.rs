@@ -1,15 +1,19 @@
 //! What each instance's wasmtime `Store` holds: its WASI context
-//! (environment, clocks, random, stdout/stderr into the log), its resource
-//! table, its memory limiter, and the [`TaskContext`] of the task it serves.
+//! (environment, clocks, random, stdout/stderr into the log), its
+//! `wasi:http` context (for standard guests; outbound requests refused),
+//! its resource table, its memory limiter, and the [`TaskContext`] of the
+//! task it serves.
 
 use std::sync::Arc;
 
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::clock::CallClocks;
 use super::limiter::MemoryLimiter;
 use super::limits::CallLimits;
 use super::log::{Budget, GuestLog};
+use super::outbound::Outbound;
 use crate::metrics::{Metrics, StoreOps};
 use crate::store::{PrefixedStore, SharedStore, StoreError};
 
@@ -30,6 +34,9 @@ pub struct AppContext {
     /// The shared store as the app sees it: under `--store-prefix`.
     pub store: PrefixedStore,
     pub limits: CallLimits,
+    /// Longest response body read from a `wasi:http` guest's stream: the
+    /// HTTP layer's `--max-response`, which it checks for every guest.
+    pub max_response: usize,
     pub metrics: GuestMetrics,
 }
 
@@ -68,7 +75,9 @@ pub struct TaskState {
     /// The guest's stdout and stderr, to log a last unterminated line when
     /// a call ends.
     output: [GuestLog; 2],
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
+    http: WasiHttpCtx,
+    outbound: Outbound,
     pub(super) context: TaskContext,
     limiter: MemoryLimiter,
 }
@@ -94,6 +103,8 @@ impl TaskState {
             wasi,
             output,
             table,
+            http: WasiHttpCtx::new(),
+            outbound: Outbound,
             limiter: MemoryLimiter::new(context.app.limits.max_memory),
             context,
         }
@@ -130,6 +141,16 @@ impl WasiView for TaskState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for TaskState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -3,5 +3,6 @@
 //! `wasmtime-wasi`.
 
 mod crypto;
+mod keyvalue;
 mod store;
 mod task;
