@@ -40,10 +40,11 @@ fn target_dir() -> PathBuf {
 }
 
 /// The guest components the tests use, by package name.
-const GUESTS: [&str; 5] = [
+const GUESTS: [&str; 6] = [
     "guest-app",
     "counter-app",
     "test-app",
+    "http-app",
     "no-handler",
     "unknown-import",
 ];

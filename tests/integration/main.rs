@@ -21,3 +21,4 @@ mod seed_app;
 mod session_concurrency;
 mod startup;
 mod store;
+mod wasi_http;

@@ -52,7 +52,7 @@ fn what_a_guest_prints_while_starting_is_logged() {
 fn a_component_without_the_handler_is_refused() {
     refuse(
         "no-handler",
-        "does not export the `wasmhost:app/handler` interface (a Rust guest exports it with `wasmhost_sdk::export_app!(app);`",
+        "exports neither `wasmhost:app/handler` (a Rust guest exports it with `wasmhost_sdk::export_app!(app);` in its src/lib.rs) nor `wasi:http/incoming-handler`",
     );
 }
 

@@ -1,0 +1,233 @@
+//! Standard `wasi:http` guests: the test's `http-app` (a `wasi:http/proxy`
+//! component built with the `wasip2` crate, no wasmhost SDK) served by the
+//! real binary on persistent tasks, its session and data in `wasi:keyvalue`
+//! on the shared store (memory, and a real Redis across two hosts), and the
+//! containment that applies to every guest holding for it.
+
+use std::collections::BTreeSet;
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use serde_json::Value;
+use wasmhost_tests::{Host, RedisServer, get_text, guest, http, set_cookie};
+
+fn http_app(args: &[&str]) -> Host {
+    Host::start(&guest("http-app"), args)
+}
+
+/// The body of `GET path`, which must be answered 200.
+fn ok(host: &Host, path: &str) -> String {
+    let (status, body) = host.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[test]
+fn the_seed_routes_keep_their_session_in_keyvalue_shared_by_every_task() {
+    let host = http_app(&["--tasks", "2"]);
+    let client = http();
+    let set = client.get(host.url("/set")).send().unwrap();
+    assert_eq!(set.status(), 200);
+    let cookie = set_cookie(&set).expect("the app sets its sid cookie");
+    assert!(cookie.starts_with("sid="), "{cookie}");
+    let body: Value = serde_json::from_str(&set.text().unwrap()).unwrap();
+    assert_eq!(body["message"], "foo value set to 'bar' in session.");
+
+    // Each new connection gets the next home task: both tasks read it.
+    let mut threads = BTreeSet::new();
+    for _ in 0..6 {
+        let (status, body) = get_text(&client, &host.url("/"), Some(&cookie));
+        assert_eq!(status, 200);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["foo"], "bar", "{body}");
+        threads.insert(body["thread"].as_u64().expect("a task id"));
+    }
+    assert_eq!(threads, BTreeSet::from([0, 1]), "served by both tasks");
+
+    let (_, body) = get_text(&client, &host.url("/"), None);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["foo"], "Not set. Go to '/set' to set value.");
+}
+
+#[test]
+fn the_request_reaches_the_guest_whole_and_its_answer_comes_back_as_set() {
+    let host = http_app(&["--tasks", "1"]);
+    let response = http()
+        .post(host.url("/echo?q=1"))
+        .header("x-trace", "abc")
+        .body("hello body")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-echo"], "yes");
+    let port = host.base.rsplit(':').next().unwrap().to_owned();
+    assert_eq!(
+        response.text().unwrap(),
+        format!("POST 127.0.0.1:{port} /echo?q=1\nx-trace: abc\nhello body")
+    );
+    // The guest's own 404, status and body as it set them.
+    assert_eq!(host.get("/nowhere"), (404, "not found".to_owned()));
+}
+
+#[test]
+fn keyvalue_operations_behave_as_the_proposal_says() {
+    let host = http_app(&["--tasks", "2"]);
+    let kv = |query: &str| ok(&host, &format!("/kv?{query}"));
+    assert_eq!(kv("op=get&key=a"), "ok none");
+    assert_eq!(kv("op=exists&key=a"), "ok false");
+    assert_eq!(kv("op=set&key=a&value=1"), "ok");
+    assert_eq!(kv("op=get&key=a"), "ok some 1");
+    assert_eq!(kv("op=exists&key=a"), "ok true");
+    assert_eq!(kv("op=incr&key=a&value=41"), "ok 42");
+    assert_eq!(
+        kv("op=incr&key=n&value=-3"),
+        "ok -3",
+        "a missing key counts as 0"
+    );
+    assert_eq!(kv("op=delete&key=a"), "ok");
+    assert_eq!(
+        kv("op=delete&key=a"),
+        "ok",
+        "deleting a missing key is no error"
+    );
+    assert_eq!(kv("op=get&key=a"), "ok none");
+
+    // Compare-and-swap: from nothing, from a value, and one that loses.
+    assert_eq!(kv("op=cas&key=c&value=one"), "ok swapped none");
+    assert_eq!(kv("op=cas&key=c&value=two"), "ok swapped some one");
+    assert_eq!(kv("op=get&key=c"), "ok some two");
+    assert_eq!(
+        kv("op=cas-lost&key=c&value=three"),
+        "ok cas-failed, now some changed"
+    );
+    assert_eq!(kv("op=get&key=c"), "ok some changed");
+
+    // Batches.
+    assert_eq!(kv("op=set-many&key=x,y,z&value=v"), "ok");
+    assert_eq!(
+        kv("op=get-many&key=x,nothing,z"),
+        "ok x=some v,nothing=none,z=some v"
+    );
+    assert_eq!(kv("op=delete-many&key=x,y"), "ok");
+    assert_eq!(kv("op=get-many&key=x,y,z"), "ok x=none,y=none,z=some v");
+
+    // A bucket is a namespace of the app's keys.
+    assert_eq!(kv("bucket=carts&op=set&key=k&value=in-carts"), "ok");
+    assert_eq!(kv("op=get&key=carts:k"), "ok some in-carts");
+    assert_eq!(kv("bucket=carts&op=get&key=z"), "ok none");
+    assert_eq!(kv("bucket=a:b&op=get&key=k"), "error Error::NoSuchStore");
+
+    // What wasmhost refuses, as errors the guest can answer with.
+    assert!(kv("op=list").starts_with("error Error::Other(\"wasmhost's store does not list keys"));
+    assert!(kv("op=set-bytes&key=b").contains("not UTF-8"));
+    assert!(kv("op=get-too-many").contains("at most 1000 keys, not 1001"));
+    let long_key = "k".repeat(2000);
+    assert!(kv(&format!("op=set&key={long_key}&value=v")).starts_with("error Error::Other("));
+}
+
+#[test]
+fn keyvalue_writes_through_one_host_are_read_through_another_on_one_redis() {
+    let redis = RedisServer::start();
+    let host_a = Host::on_redis("http-app", &redis, &["--tasks", "2"]);
+    let host_b = Host::on_redis("http-app", &redis, &["--tasks", "2"]);
+    assert_eq!(ok(&host_a, "/kv?op=set&key=shared&value=from-a"), "ok");
+    assert_eq!(ok(&host_b, "/kv?op=get&key=shared"), "ok some from-a");
+    assert_eq!(ok(&host_b, "/kv?op=incr&key=hits&value=2"), "ok 2");
+    assert_eq!(ok(&host_a, "/kv?op=incr&key=hits&value=3"), "ok 5");
+    let stored: Option<String> = redis::cmd("GET")
+        .arg("shared")
+        .query(&mut redis.client())
+        .unwrap();
+    assert_eq!(
+        stored.as_deref(),
+        Some("from-a"),
+        "stored as the value itself"
+    );
+
+    // The seed session, set through one host, read through the other.
+    let client = http();
+    let set = client.get(host_a.url("/set")).send().unwrap();
+    let cookie = set_cookie(&set).expect("a sid cookie");
+    let (_, body) = get_text(&client, &host_b.url("/"), Some(&cookie));
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["foo"], "bar", "{body}");
+}
+
+#[test]
+fn a_hostile_wasi_http_guest_is_answered_and_replaced_and_the_host_serves_on() {
+    let host = http_app(&[
+        "--tasks",
+        "1",
+        "--request-timeout",
+        "1s",
+        "--max-memory",
+        "64MiB",
+        "--max-response",
+        "1000",
+    ]);
+    for (path, status, logged) in [
+        ("/spin", 504, "ran past the request timeout"),
+        ("/sleep?ms=600000", 504, "ran past the request timeout"),
+        ("/grow", 500, "tried to grow memory past the limit"),
+        ("/panic", 500, "the test app panics on purpose"),
+        ("/no-response", 500, "returned without setting a response"),
+        (
+            "/unfinished",
+            500,
+            "returned before finishing its response body",
+        ),
+        (
+            "/big?1001",
+            500,
+            "a body of 1001 bytes, more than --max-response (1000)",
+        ),
+        ("/big?100000", 500, "more than --max-response (1000)"),
+    ] {
+        let (got, _) = host.get(path);
+        assert_eq!(got, status, "{path}");
+        host.assert_logged(logged, Duration::from_secs(5));
+        assert_eq!(ok(&host, "/big?1000").len(), 1000, "after {path}");
+    }
+    // An error code the guest sets itself is a 500 without a replacement.
+    let replaced = host.log().matches("instance replaced").count();
+    assert_eq!(host.get("/error-code").0, 500);
+    assert_eq!(ok(&host, "/kv?op=get&key=x"), "ok none");
+    assert_eq!(host.log().matches("instance replaced").count(), replaced);
+    let log = host.log();
+    let host_panic = log
+        .lines()
+        .find(|line| line.contains("panicked") && !line.contains(" guest: "));
+    assert!(host_panic.is_none(), "{host_panic:?}");
+}
+
+#[test]
+fn a_wasi_http_guest_cannot_send_framing_headers_or_requests_out() {
+    let host = http_app(&["--tasks", "1"]);
+    assert_eq!(ok(&host, "/framing"), "refused 3");
+
+    // A server the guest would reach if outbound requests were allowed.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let target = listener.local_addr().unwrap();
+    let body = ok(&host, &format!("/outbound?{target}"));
+    assert_eq!(body, "failed: ErrorCode::HttpRequestDenied");
+    match listener.accept() {
+        Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the guest reached {target}: {other:?}"),
+    }
+}
+
+#[test]
+fn with_recycle_after_1_every_request_gets_a_fresh_instance_and_the_session_holds() {
+    let host = http_app(&["--tasks", "1", "--recycle-after", "1"]);
+    let client = http();
+    let set = client.get(host.url("/set")).send().unwrap();
+    let cookie = set_cookie(&set).expect("a sid cookie");
+    for _ in 0..3 {
+        let (status, body) = get_text(&client, &host.url("/"), Some(&cookie));
+        assert_eq!(status, 200);
+        assert!(body.contains(r#""foo":"bar""#), "{body}");
+    }
+    host.assert_logged("recycled", Duration::from_secs(5));
+}
