@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wasmhost::__internals::{
     AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Metrics,
-    Precompiled, Request, TaskContext, engine,
+    OutboundPolicy, OutboundSettings, Precompiled, Request, TaskContext, engine,
 };
 use wasmhost::store::{Limits, MemoryStore, PrefixedStore};
 
@@ -34,6 +34,7 @@ fn main() -> anyhow::Result<()> {
                 store: PrefixedStore::new(store, ""),
                 limits,
                 max_response: usize::MAX,
+                outbound: Arc::new(OutboundPolicy::new(&OutboundSettings::default())),
                 metrics,
             }),
             clocks: Arc::new(CallClocks::new(1, limits.request_timeout)),

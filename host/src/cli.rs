@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, DEFAULT_DRAIN_TIMEOUT, DEFAULT_QUEUE_TIMEOUT, ProcessSettings, cpus};
 use crate::env_file;
-use crate::guest::{CallLimits, GuestLogLimits, Precompiled};
+use crate::guest::{CallLimits, GuestLogLimits, Origin, OutboundSettings, Precompiled};
 use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
 use crate::log_text;
 use crate::pool::PoolSettings;
@@ -256,6 +256,18 @@ pub struct Cli {
     #[arg(env = "WASMHOST_MAX_MEMORY", long, value_name = "SIZE", default_value = size_text(CallLimits::default().max_memory), value_parser = parse_size)]
     pub max_memory: usize,
 
+    /// An origin guests may send HTTP requests to (e.g.
+    /// https://api.example.com or http://10.0.0.5:8080); repeat, or separate
+    /// with commas. Requests anywhere else fail with http-request-denied.
+    #[arg(env = "WASMHOST_ALLOW_OUTBOUND", long, value_name = "ORIGIN", value_delimiter = ',', value_parser = Origin::parse)]
+    pub allow_outbound: Vec<Origin>,
+
+    /// Most outbound requests in flight at once, all tasks together; past it
+    /// a guest's request fails with connection-limit-reached.
+    #[arg(env = "WASMHOST_MAX_OUTBOUND", long, value_name = "N", default_value_t = OutboundSettings::default().max_in_flight,
+          value_parser = parse_at_least_one)]
+    pub max_outbound: usize,
+
     /// Replace each instance after it has served N requests.
     #[arg(env = "WASMHOST_RECYCLE_AFTER", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub recycle_after: Option<u64>,
@@ -432,6 +444,10 @@ impl TryFrom<Cli> for Config {
                     lines_per_sec: cli.guest_log_lines,
                     bytes_per_sec: cli.guest_log_bytes,
                 },
+            },
+            outbound: OutboundSettings {
+                allowed: cli.allow_outbound,
+                max_in_flight: cli.max_outbound,
             },
             pool: PoolSettings {
                 tasks,

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::guest::{CallLimits, Precompiled};
+use crate::guest::{CallLimits, OutboundSettings, Precompiled};
 use crate::http::{DEFAULT_MAX_CONNECTIONS, HttpLimits};
 use crate::pool::PoolSettings;
 use crate::store::StoreSettings;
@@ -34,6 +34,8 @@ pub struct Config {
     /// A log line per answered request (`--access-log`).
     pub access_log: bool,
     pub call: CallLimits,
+    /// Where guests may send HTTP requests (`--allow-outbound`, `--max-outbound`).
+    pub outbound: OutboundSettings,
     pub pool: PoolSettings,
     pub http: HttpLimits,
     pub store: StoreSettings,
@@ -66,6 +68,7 @@ impl Config {
             watch: false,
             access_log: false,
             call: CallLimits::default(),
+            outbound: OutboundSettings::default(),
             pool: PoolSettings {
                 tasks: u32::try_from(cpus).unwrap_or(u32::MAX),
                 max_pending: DEFAULT_MAX_CONNECTIONS,
@@ -106,6 +109,7 @@ impl fmt::Debug for Config {
             .field("watch", &self.watch)
             .field("access_log", &self.access_log)
             .field("call", &self.call)
+            .field("outbound", &self.outbound)
             .field("pool", &self.pool)
             .field("http", &self.http)
             .field("store", &self.store)

@@ -49,8 +49,8 @@ pub fn compile(input: &std::path::Path, output: &std::path::Path) -> Result<(), 
 #[doc(hidden)]
 pub mod __internals {
     pub use crate::guest::{
-        AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method, Precompiled,
-        Request, Response, TaskContext, engine,
+        AppContext, CallClocks, CallLimits, GuestApp, GuestMetrics, Instance, Method,
+        OutboundPolicy, OutboundSettings, Precompiled, Request, Response, TaskContext, engine,
     };
     pub use crate::http::authority::is_valid as is_valid_host;
     pub use crate::http::budget::BodyBudget;

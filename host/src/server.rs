@@ -83,6 +83,7 @@ impl Server {
             env: config.env.clone(),
             limits: config.call,
             max_response: config.http.max_response,
+            outbound: Arc::new(guest::OutboundPolicy::new(&config.outbound)),
             metrics: guest::GuestMetrics::new(&metrics, &store),
             store: app_store,
         };

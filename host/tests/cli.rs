@@ -191,6 +191,15 @@ fn new_limits_refuse_bad_values() {
     assert_one_line_error(&["--store-prefix", "a b", "app.wasm"], "--store-prefix");
     assert_one_line_error(&["--env-file", "/no/such/file", "app.wasm"], "--env-file");
     assert_one_line_error(&["--max-response", "lots", "app.wasm"], "--max-response");
+    assert_one_line_error(
+        &["--allow-outbound", "ftp://example.com", "app.wasm"],
+        "the scheme must be http or https",
+    );
+    assert_one_line_error(
+        &["--allow-outbound", "https://example.com/api", "app.wasm"],
+        "no path or query",
+    );
+    assert_one_line_error(&["--max-outbound", "0", "app.wasm"], "--max-outbound");
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! containment that applies to every guest holding for it.
 
 use std::collections::BTreeSet;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -230,4 +231,95 @@ fn with_recycle_after_1_every_request_gets_a_fresh_instance_and_the_session_hold
         assert!(body.contains(r#""foo":"bar""#), "{body}");
     }
     host.assert_logged("recycled", Duration::from_secs(5));
+}
+
+/// A server on a free port that answers each request `200 hi` (or, with
+/// `answer` false, holds it unanswered), reporting each request's head.
+fn upstream(answer: bool) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (seen, heads) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = seen.send(String::from_utf8_lossy(&head).into_owned());
+            if answer {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+                );
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    (addr, heads)
+}
+
+#[test]
+fn an_allowed_origin_is_reached_and_every_other_is_refused() {
+    let (allowed, heads) = upstream(true);
+    let (other, other_heads) = upstream(true);
+    let origin = format!("http://{allowed}");
+    let host = http_app(&["--tasks", "1", "--allow-outbound", &origin]);
+    assert_eq!(ok(&host, &format!("/outbound?{allowed}")), "answered 200");
+    let head = heads.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(head.starts_with("GET / HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("host: {allowed}")),
+        "{head}"
+    );
+
+    assert_eq!(
+        ok(&host, &format!("/outbound?{other}")),
+        "failed: ErrorCode::HttpRequestDenied"
+    );
+    assert!(
+        other_heads
+            .recv_timeout(Duration::from_millis(300))
+            .is_err(),
+        "not reached"
+    );
+}
+
+#[test]
+fn outbound_requests_past_the_cap_fail_at_once_and_a_hung_one_ends_with_the_deadline() {
+    let (hung, heads) = upstream(false);
+    let origin = format!("http://{hung}");
+    let host = http_app(&[
+        "--tasks",
+        "2",
+        "--request-timeout",
+        "2s",
+        "--allow-outbound",
+        &origin,
+        "--max-outbound",
+        "1",
+    ]);
+    let url = host.url(&format!("/outbound?{hung}"));
+    let first = std::thread::spawn(move || get_text(&http(), &url, None));
+    heads
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the first request is in flight");
+    assert_eq!(
+        ok(&host, &format!("/outbound?{hung}")),
+        "failed: ErrorCode::ConnectionLimitReached"
+    );
+    let (status, _) = first.join().unwrap();
+    assert_eq!(
+        status, 504,
+        "the hung request ends with the call's deadline"
+    );
+    // Its permit came back with its instance: the next request is sent.
+    let url = host.url(&format!("/outbound?{hung}"));
+    std::thread::spawn(move || get_text(&http(), &url, None));
+    heads
+        .recv_timeout(Duration::from_secs(5))
+        .expect("sent once the cap allows");
 }

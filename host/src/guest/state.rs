@@ -13,7 +13,7 @@ use super::clock::CallClocks;
 use super::limiter::MemoryLimiter;
 use super::limits::CallLimits;
 use super::log::{Budget, GuestLog};
-use super::outbound::Outbound;
+use super::outbound::{Outbound, OutboundPolicy};
 use crate::metrics::{Metrics, StoreOps};
 use crate::store::{PrefixedStore, SharedStore, StoreError};
 
@@ -37,6 +37,8 @@ pub struct AppContext {
     /// Longest response body read from a `wasi:http` guest's stream: the
     /// HTTP layer's `--max-response`, which it checks for every guest.
     pub max_response: usize,
+    /// Where guests may send HTTP requests (`--allow-outbound`).
+    pub outbound: Arc<OutboundPolicy>,
     pub metrics: GuestMetrics,
 }
 
@@ -104,7 +106,9 @@ impl TaskState {
             output,
             table,
             http: WasiHttpCtx::new(),
-            outbound: Outbound,
+            outbound: Outbound {
+                policy: Arc::clone(&context.app.outbound),
+            },
             limiter: MemoryLimiter::new(context.app.limits.max_memory),
             context,
         }
