@@ -8,10 +8,13 @@
 //!   so consecutive requests can land on different tasks.
 //! - [`RedisServer`] runs a test's own `redis-server` on a free port.
 //! - [`node`] runs Node.js children and installs their locked npm packages.
+//! - [`python::python_app`] builds the Python `wasi:http` app with
+//!   componentize-py, locked, once per run.
 
 mod in_process;
 mod listening;
 pub mod node;
+pub mod python;
 mod redis_server;
 
 pub use in_process::InProcess;

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+use wasmhost_tests::python::python_app;
 use wasmhost_tests::{Host, RedisServer, get_text, guest, http, set_cookie};
 
 fn http_app(args: &[&str]) -> Host {
@@ -49,6 +50,41 @@ fn the_seed_routes_keep_their_session_in_keyvalue_shared_by_every_task() {
     let (_, body) = get_text(&client, &host.url("/"), None);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["foo"], "Not set. Go to '/set' to set value.");
+}
+
+#[test]
+fn a_python_app_built_by_componentize_py_shares_its_session_across_tasks_and_hosts() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let app = python_app();
+    let host_a = Host::start(&app, &["--tasks", "2", "--store", &url]);
+    let host_b = Host::start(&app, &["--tasks", "2", "--store", &url]);
+    let client = http();
+    let set = client.get(host_a.url("/set")).send().unwrap();
+    assert_eq!(set.status(), 200);
+    assert_eq!(set.headers()["content-type"], "application/json");
+    let cookie = set_cookie(&set).expect("the app sets its sid cookie");
+    let body: Value = serde_json::from_str(&set.text().unwrap()).unwrap();
+    assert_eq!(body["message"], "foo value set to 'bar' in session.");
+
+    // Persistent instances: the interpreter starts once per task, and every
+    // task of both hosts reads the session the first one wrote.
+    let mut seen = BTreeSet::new();
+    for (name, host) in [("a", &host_a), ("b", &host_b)] {
+        for _ in 0..4 {
+            let (status, body) = get_text(&client, &host.url("/"), Some(&cookie));
+            assert_eq!(status, 200, "{body}");
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["foo"], "bar", "{body}");
+            seen.insert((name, body["thread"].as_u64().expect("a task id")));
+        }
+    }
+    assert_eq!(seen.len(), 4, "both tasks of both hosts: {seen:?}");
+    let (status, body) = get_text(&client, &host_b.url("/"), None);
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["foo"], "Not set. Go to '/set' to set value.");
+    assert_eq!(host_a.get("/missing"), (404, "not found".to_owned()));
 }
 
 #[test]
