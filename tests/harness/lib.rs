@@ -439,12 +439,21 @@ pub fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
 
 /// Resident memory of process `pid`, in bytes.
 pub fn rss_bytes(pid: u32) -> usize {
+    proc_status_bytes(pid, "VmRSS:")
+}
+
+/// The most memory process `pid` has had resident at once (VmHWM).
+pub fn peak_rss_bytes(pid: u32) -> usize {
+    proc_status_bytes(pid, "VmHWM:")
+}
+
+fn proc_status_bytes(pid: u32, field: &str) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
     let kib: usize = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
+        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"));
     kib * 1024
 }
 

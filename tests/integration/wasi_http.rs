@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wasmhost_tests::python::python_app;
-use wasmhost_tests::{Host, RedisServer, get_text, guest, http, set_cookie};
+use wasmhost_tests::{Host, RedisServer, get_text, guest, http, peak_rss_bytes, set_cookie};
 
 fn http_app(args: &[&str]) -> Host {
     Host::start(&guest("http-app"), args)
@@ -358,4 +358,23 @@ fn outbound_requests_past_the_cap_fail_at_once_and_a_hung_one_ends_with_the_dead
     heads
         .recv_timeout(Duration::from_secs(5))
         .expect("sent once the cap allows");
+}
+
+#[test]
+fn a_guest_hoarding_response_bodies_or_header_fields_holds_little_host_memory() {
+    let host = http_app(&["--tasks", "1"]);
+    let before = peak_rss_bytes(host.pid());
+    for path in ["/hoard", "/hoard?fields"] {
+        assert_eq!(host.get(path).0, 500, "{path}: stopped by the handle cap");
+        host.assert_logged("instance replaced", Duration::from_secs(5));
+        assert_eq!(ok(&host, "/big?10").len(), 10, "after {path}");
+    }
+    // 1,000 handles: bodies hold at most two 64 KiB chunks, fields 64 KiB
+    // (with wasmtime's defaults, 10,000 handles held gigabytes).
+    let grew = peak_rss_bytes(host.pid()).saturating_sub(before);
+    assert!(
+        grew < 160 << 20,
+        "the host's peak memory grew by {} MiB",
+        grew >> 20
+    );
 }

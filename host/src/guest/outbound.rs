@@ -124,8 +124,14 @@ impl OutboundPolicy {
     }
 }
 
+/// Largest write to a `wasi:http` body stream the host takes at once (a
+/// stream buffers at most two): wasmtime's default of 1 MiB would let a
+/// guest park 2 MiB of host memory per body it leaks.
+pub const MAX_BODY_CHUNK: usize = 64 * 1024;
+
 /// The `wasi:http` hooks of one instance: the default forbidden headers,
-/// and outbound requests under the app's [`OutboundPolicy`].
+/// body writes of at most [`MAX_BODY_CHUNK`], and outbound requests under
+/// the app's [`OutboundPolicy`].
 pub struct Outbound {
     pub policy: Arc<OutboundPolicy>,
 }
@@ -140,6 +146,10 @@ type Sent = Result<
 >;
 
 impl WasiHttpHooks for Outbound {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        MAX_BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         request: hyper::Request<WasiBody>,

@@ -17,10 +17,20 @@ use super::outbound::{Outbound, OutboundPolicy};
 use crate::metrics::{Metrics, StoreOps};
 use crate::store::{PrefixedStore, SharedStore, StoreError};
 
-/// Most WASI resources (streams, pollables...) an instance may hold at once;
-/// a guest that leaks handles gets an error from WASI, then a trap, instead
-/// of growing the host's table without bound.
-pub const MAX_RESOURCES: usize = 10_000;
+/// Most WASI resources (streams, pollables, `wasi:http` fields and bodies...)
+/// an instance may hold at once; a guest that leaks handles gets an error
+/// from WASI, then a trap, instead of growing the host's table without
+/// bound. Some handles hold host memory the guest filled (a `fields` up to
+/// [`MAX_FIELDS_BYTES`], a response body's stream up to two chunks of
+/// [`MAX_BODY_CHUNK`](super::outbound::MAX_BODY_CHUNK)), so this also bounds
+/// what an instance can make the host hold beside its own memory: about
+/// 64 MiB.
+pub const MAX_RESOURCES: usize = 1_000;
+
+/// Most bytes one `wasi:http` `fields` the guest builds may take in the
+/// host (wasmtime counts its in-memory size); a response's headers are
+/// capped at 64 KiB on the wire anyway (`http/convert.rs`).
+pub const MAX_FIELDS_BYTES: usize = 64 * 1024;
 
 /// Most bytes one `get-random-bytes` call may ask for; more traps. Seeds and
 /// session ids take tens of bytes; the host allocates what is asked before
@@ -105,7 +115,11 @@ impl TaskState {
             wasi,
             output,
             table,
-            http: WasiHttpCtx::new(),
+            http: {
+                let mut http = WasiHttpCtx::new();
+                http.set_field_size_limit(MAX_FIELDS_BYTES);
+                http
+            },
             outbound: Outbound {
                 policy: Arc::clone(&context.app.outbound),
             },
