@@ -241,6 +241,16 @@ impl Host {
         );
     }
 
+    /// The host has logged no panic of its own (a guest's panic message is a
+    /// guest log line, tagged `guest:`).
+    pub fn assert_no_host_panic(&self) {
+        let log = self.log();
+        let host_panic = log
+            .lines()
+            .find(|line| line.contains("panicked") && !line.contains(" guest: "));
+        assert!(host_panic.is_none(), "{host_panic:?}");
+    }
+
     /// The host's process id.
     pub fn pid(&self) -> u32 {
         self.server.child.id()

@@ -23,11 +23,7 @@ const MIB: usize = 1024 * 1024;
 /// What every attack leaves: a host that serves, and no panic of its own.
 fn assert_serves_on(host: &Host) {
     assert_eq!(host.get("/task").0, 200, "the host serves on");
-    let log = host.log();
-    let panic = log
-        .lines()
-        .find(|line| line.contains("panicked") && !line.contains(" guest: "));
-    assert!(panic.is_none(), "{panic:?}");
+    host.assert_no_host_panic();
 }
 
 /// Resets the connection (RST, not FIN), as a client that vanishes does.

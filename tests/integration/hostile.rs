@@ -18,15 +18,7 @@ use wasmhost_tests::{
 /// answers a normal request.
 fn assert_contained(host: &Host) {
     assert_eq!(host.get("/task").0, 200, "the host serves on");
-    assert_no_host_panic(host);
-}
-
-fn assert_no_host_panic(host: &Host) {
-    let log = host.log();
-    let host_panic = log
-        .lines()
-        .find(|line| line.contains("panicked") && !line.contains(" guest: "));
-    assert!(host_panic.is_none(), "{host_panic:?}");
+    host.assert_no_host_panic();
 }
 
 fn connect(host: &Host) -> TcpStream {
@@ -401,7 +393,7 @@ fn an_empty_session_secret_stops_wasmhost_at_start_and_is_refused_on_reload() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Not set"), "the old app serves on: {body}");
     assert!(!host.log().contains("app reloaded"), "{}", host.log());
-    assert_no_host_panic(&host);
+    host.assert_no_host_panic();
 }
 
 #[test]

@@ -43,39 +43,41 @@ impl Origin {
             )
         };
         let uri: hyper::Uri = text.parse().map_err(|_| refuse("not a URI"))?;
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return Err(refuse("the scheme must be http or https")),
-        };
-        let authority = uri.authority().ok_or_else(|| refuse("no host"))?;
-        if authority.as_str().contains('@') {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(refuse("the scheme must be http or https"));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err(refuse("no user name or password"));
         }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(refuse("no path or query"));
         }
+        let (https, host, port) = endpoint(&uri).ok_or_else(|| refuse("no host"))?;
         Ok(Origin {
             https,
-            host: authority.host().to_ascii_lowercase(),
-            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+            host: host.to_ascii_lowercase(),
+            port,
         })
     }
 
     fn matches(&self, uri: &hyper::Uri) -> bool {
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return false,
-        };
-        let Some(authority) = uri.authority() else {
-            return false;
-        };
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        https == self.https
-            && port == self.port
-            && authority.host().eq_ignore_ascii_case(&self.host)
+        endpoint(uri).is_some_and(|(https, host, port)| {
+            https == self.https && port == self.port && host.eq_ignore_ascii_case(&self.host)
+        })
     }
+}
+
+/// Whether `uri` is https, its host, and its port (the scheme's default if
+/// it names none); none unless it is an absolute http or https URI.
+fn endpoint(uri: &hyper::Uri) -> Option<(bool, &str, u16)> {
+    let https = match uri.scheme_str()? {
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let authority = uri.authority()?;
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    Some((https, authority.host(), port))
 }
 
 impl fmt::Display for Origin {

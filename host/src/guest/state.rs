@@ -1,8 +1,8 @@
 //! What each instance's wasmtime `Store` holds: its WASI context
 //! (environment, clocks, random, stdout/stderr into the log), its
-//! `wasi:http` context (for standard guests; outbound requests refused),
-//! its resource table, its memory limiter, and the [`TaskContext`] of the
-//! task it serves.
+//! `wasi:http` context (for standard guests; outbound requests only to the
+//! allowed origins), its resource table, its memory limiter, and the
+//! [`TaskContext`] of the task it serves.
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! this response as it checks any guest's. So here the record becomes the
 //! request `wasmtime-wasi-http` hands the guest as its `incoming-request`,
 //! and the guest's `outgoing-response` becomes the record again: its body
-//! read while the guest writes it (the body stream holds one chunk, so a
+//! read while the guest writes it (the body stream buffers two chunks, so a
 //! guest writing more than that waits for the reader), never more than one
 //! byte past `--max-response` (the HTTP layer answers a longer one 500), and
 //! its `content-length` dropped (the body is whole; hyper frames it).

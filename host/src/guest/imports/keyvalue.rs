@@ -19,7 +19,7 @@ use wasmtime::component::Resource;
 
 use crate::guest::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::guest::bindings::{Bucket, Cas};
-use crate::guest::state::{AppContext, TaskState};
+use crate::guest::state::TaskState;
 use crate::store::{Backend, StoreError};
 
 /// Most keys one batch call may name.
@@ -70,16 +70,25 @@ impl TaskState {
         full.push_str(key);
         Ok(full)
     }
-}
 
-/// Reads `key` from the app's store, counted as a store read.
-async fn read(app: &AppContext, key: &str) -> Result<Option<String>, store::Error> {
-    let result = app.store.read(key).await;
-    app.metrics
-        .store
-        .read
-        .count(StoreError::result_index(&result));
-    Ok(result?)
+    /// Reads `key` (a store key), counted as `store-read` is.
+    async fn kv_read(&mut self, key: &str) -> Result<Option<String>, store::Error> {
+        let result = self.store().read(key).await;
+        self.finish(|ops| &ops.read, result)
+    }
+
+    /// Stores `value` under `key` (a store key) without a TTL.
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), store::Error> {
+        let value = text(value)?;
+        let result = self.store().set(key, value, None).await;
+        self.finish(|ops| &ops.set, result)
+    }
+
+    /// Removes `key` (a store key).
+    async fn kv_delete(&mut self, key: &str) -> Result<(), store::Error> {
+        let result = self.store().remove(key).await;
+        self.finish(|ops| &ops.remove, result)
+    }
 }
 
 impl store::Host for TaskState {
@@ -98,42 +107,22 @@ impl store::Host for TaskState {
 impl store::HostBucket for TaskState {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
         let key = self.bucket_key(&bucket, &key)?;
-        Ok(read(&self.context.app, &key)
-            .await
-            .map(|v| v.map(String::into_bytes)))
+        Ok(self.kv_read(&key).await.map(|v| v.map(String::into_bytes)))
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
         let key = self.bucket_key(&bucket, &key)?;
-        let value = match text(value) {
-            Ok(value) => value,
-            Err(error) => return Ok(Err(error)),
-        };
-        let result = self.context.app.store.set(key, value, None).await;
-        self.context
-            .app
-            .metrics
-            .store
-            .set
-            .count(StoreError::result_index(&result));
-        Ok(result.map_err(store::Error::from))
+        Ok(self.kv_set(key, value).await)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<()> {
         let key = self.bucket_key(&bucket, &key)?;
-        let result = self.context.app.store.remove(&key).await;
-        self.context
-            .app
-            .metrics
-            .store
-            .remove
-            .count(StoreError::result_index(&result));
-        Ok(result.map_err(store::Error::from))
+        Ok(self.kv_delete(&key).await)
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<bool> {
         let key = self.bucket_key(&bucket, &key)?;
-        Ok(read(&self.context.app, &key).await.map(|v| v.is_some()))
+        Ok(self.kv_read(&key).await.map(|v| v.is_some()))
     }
 
     async fn list_keys(
@@ -160,14 +149,8 @@ impl atomics::Host for TaskState {
         delta: i64,
     ) -> KvResult<i64> {
         let key = self.bucket_key(&bucket, &key)?;
-        let result = self.context.app.store.increment(key, delta).await;
-        self.context
-            .app
-            .metrics
-            .store
-            .increment
-            .count(StoreError::result_index(&result));
-        Ok(result.map_err(store::Error::from))
+        let result = self.store().increment(key, delta).await;
+        Ok(self.finish(|ops| &ops.increment, result))
     }
 
     async fn swap(
@@ -181,27 +164,19 @@ impl atomics::Host for TaskState {
             Err(error) => return Ok(Err(atomics::CasError::StoreError(error))),
         };
         let result = self
-            .context
-            .app
-            .store
+            .store()
             .compare_and_swap(key.clone(), current, Some(value), None)
             .await;
-        self.context
-            .app
-            .metrics
-            .store
-            .compare_and_swap
-            .count(StoreError::result_index(&result));
-        match result {
+        match self.finish(|ops| &ops.compare_and_swap, result) {
             Ok(true) => Ok(Ok(())),
-            Ok(false) => match read(&self.context.app, &key).await {
+            Ok(false) => match self.kv_read(&key).await {
                 Ok(current) => {
                     let fresh = self.table.push(Cas { key, current })?;
                     Ok(Err(atomics::CasError::CasFailed(fresh)))
                 }
                 Err(error) => Ok(Err(atomics::CasError::StoreError(error))),
             },
-            Err(error) => Ok(Err(atomics::CasError::StoreError(error.into()))),
+            Err(error) => Ok(Err(atomics::CasError::StoreError(error))),
         }
     }
 }
@@ -209,7 +184,7 @@ impl atomics::Host for TaskState {
 impl atomics::HostCas for TaskState {
     async fn new(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<Resource<Cas>> {
         let key = self.bucket_key(&bucket, &key)?;
-        match read(&self.context.app, &key).await {
+        match self.kv_read(&key).await {
             Ok(current) => Ok(Ok(self.table.push(Cas { key, current })?)),
             Err(error) => Ok(Err(error)),
         }
@@ -239,7 +214,7 @@ impl batch::Host for TaskState {
         let mut bytes = 0usize;
         for key in keys {
             let full = self.bucket_key(&bucket, &key)?;
-            let value = match read(&self.context.app, &full).await {
+            let value = match self.kv_read(&full).await {
                 Ok(value) => value,
                 Err(error) => return Ok(Err(error)),
             };
@@ -263,9 +238,8 @@ impl batch::Host for TaskState {
             return Ok(Err(too_many(key_values.len())));
         }
         for (key, value) in key_values {
-            if let Err(error) =
-                store::HostBucket::set(self, clone_handle(&bucket), key, value).await?
-            {
+            let key = self.bucket_key(&bucket, &key)?;
+            if let Err(error) = self.kv_set(key, value).await {
                 return Ok(Err(error));
             }
         }
@@ -277,17 +251,13 @@ impl batch::Host for TaskState {
             return Ok(Err(too_many(keys.len())));
         }
         for key in keys {
-            if let Err(error) = store::HostBucket::delete(self, clone_handle(&bucket), key).await? {
+            let key = self.bucket_key(&bucket, &key)?;
+            if let Err(error) = self.kv_delete(&key).await {
                 return Ok(Err(error));
             }
         }
         Ok(Ok(()))
     }
-}
-
-/// A borrowed handle again, for calling the bucket's methods in a loop.
-fn clone_handle(bucket: &Resource<Bucket>) -> Resource<Bucket> {
-    Resource::new_borrow(bucket.rep())
 }
 
 fn too_many(len: usize) -> store::Error {

@@ -10,7 +10,7 @@ use crate::metrics::{StoreOpCounter, StoreOps};
 use crate::store::{Backend, PrefixedStore, StoreError};
 
 impl TaskState {
-    fn store(&self) -> &PrefixedStore {
+    pub(super) fn store(&self) -> &PrefixedStore {
         &self.context.app.store
     }
 
@@ -19,14 +19,14 @@ impl TaskState {
     }
 
     /// Counts the call in `counter`, and gives its result as the guest
-    /// should see it.
-    fn finish<T>(
+    /// should see it (as this interface's error, or `wasi:keyvalue`'s).
+    pub(super) fn finish<T, E: From<StoreError>>(
         &self,
         counter: fn(&StoreOps) -> &StoreOpCounter,
         result: Result<T, StoreError>,
-    ) -> Result<T, store::StoreError> {
+    ) -> Result<T, E> {
         counter(self.ops()).count(StoreError::result_index(&result));
-        result.map_err(store::StoreError::from)
+        result.map_err(E::from)
     }
 }
 
