@@ -452,6 +452,30 @@ pub fn rss_bytes(pid: u32) -> usize {
     proc_status_bytes(pid, "VmRSS:")
 }
 
+/// The anonymous memory (heap, stacks) resident in process `pid`
+/// (RssAnon): what a request can make it allocate, without the pages of its
+/// binary and compiled code that the kernel maps in and drops as it likes.
+pub fn anon_rss_bytes(pid: u32) -> usize {
+    proc_status_bytes(pid, "RssAnon:")
+}
+
+/// The lines of process `pid`'s `/proc/PID/status` that say where its
+/// memory is (resident, peak, anonymous, file-backed) and how many threads
+/// it runs: for a failed memory bound's message.
+pub fn memory_status(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            ["VmHWM:", "VmRSS:", "RssAnon:", "RssFile:", "Threads:"]
+                .iter()
+                .any(|field| line.starts_with(field))
+        })
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The most memory process `pid` has had resident at once (VmHWM).
 pub fn peak_rss_bytes(pid: u32) -> usize {
     proc_status_bytes(pid, "VmHWM:")
