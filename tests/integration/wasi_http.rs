@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wasmhost_tests::python::python_app;
-use wasmhost_tests::{Host, RedisServer, get_text, guest, http, peak_rss_bytes, set_cookie};
+use wasmhost_tests::{
+    Host, RedisServer, connect, get_text, guest, http, peak_rss_bytes, read_response, set_cookie,
+};
 
 fn http_app(args: &[&str]) -> Host {
     Host::start(&guest("http-app"), args)
@@ -105,6 +107,15 @@ fn the_request_reaches_the_guest_whole_and_its_answer_comes_back_as_set() {
     );
     // The guest's own 404, status and body as it set them.
     assert_eq!(host.get("/nowhere"), (404, "not found".to_owned()));
+    // An HTTP/1.0 request without `Host` still has an authority, as
+    // `wasi:http` requests always do.
+    let mut stream = connect(&host, Duration::from_secs(10));
+    stream
+        .write_all(b"GET /echo?old=1 HTTP/1.0\r\nx-old: yes\r\n\r\n")
+        .unwrap();
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert_eq!(body, "GET localhost /echo?old=1\nx-old: yes\n");
 }
 
 #[test]

@@ -185,8 +185,8 @@ fn pack_headers(headers: &HeaderMap) -> Result<String, BadAnswer> {
 fn to_http(request: &Request) -> hyper::Request<Full<Bytes>> {
     let packed = request.target_and_headers.as_str();
     let head = RequestHead::parse(packed);
-    let mut authority = None;
-    let mut headers = HeaderMap::with_capacity(8);
+    let mut has_host = false;
+    let mut headers = HeaderMap::new();
     for (name, value) in fields(head.headers(packed)) {
         // The HTTP layer packed them from a request hyper accepted, so each
         // is valid; one that is not could only be dropped.
@@ -196,23 +196,26 @@ fn to_http(request: &Request) -> hyper::Request<Full<Bytes>> {
         ) else {
             continue;
         };
-        if name == HOST && authority.is_none() {
-            authority = Some(value.clone());
-        }
+        has_host |= name == HOST;
         headers.append(name, value);
     }
     let target = &packed[..head.target_end];
-    let authority = authority
-        .as_ref()
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or(NO_AUTHORITY);
-    let uri = Uri::builder()
-        .scheme("http")
-        .authority(authority)
-        .path_and_query(target)
-        .build()
-        // The HTTP layer checked the `Host` (RFC 9112 §3.2) and the target.
-        .unwrap_or_else(|_| Uri::from_static("http://localhost/"));
+    // The target as it came (origin form): `new-incoming-request` takes the
+    // authority from the `Host` header, which the HTTP layer has checked
+    // (RFC 9112 §3.2), so only a request without one (HTTP/1.0) pays for
+    // building an absolute URI.
+    let uri = if has_host {
+        Uri::try_from(target).ok()
+    } else {
+        Uri::builder()
+            .scheme("http")
+            .authority(NO_AUTHORITY)
+            .path_and_query(target)
+            .build()
+            .ok()
+    }
+    // The HTTP layer checked the target.
+    .unwrap_or_else(|| Uri::from_static("/"));
     let body = request
         .body
         .as_deref()
