@@ -204,18 +204,18 @@ fn to_http(request: &Request) -> hyper::Request<Full<Bytes>> {
     // authority from the `Host` header, which the HTTP layer has checked
     // (RFC 9112 §3.2), so only a request without one (HTTP/1.0) pays for
     // building an absolute URI.
+    // The HTTP layer checked the target, so neither fallback is expected;
+    // each keeps an authority where the request has no `Host`.
     let uri = if has_host {
-        Uri::try_from(target).ok()
+        Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/"))
     } else {
         Uri::builder()
             .scheme("http")
             .authority(NO_AUTHORITY)
             .path_and_query(target)
             .build()
-            .ok()
-    }
-    // The HTTP layer checked the target.
-    .unwrap_or_else(|| Uri::from_static("/"));
+            .unwrap_or_else(|_| Uri::from_static("http://localhost/"))
+    };
     let body = request
         .body
         .as_deref()
